@@ -1,0 +1,250 @@
+"""Claim records and the TOML files they are written in.
+
+A document file has one ``[document]`` table and a list of ``[[claims]]``.
+A claim is one of three kinds, told apart by its fields:
+
+* equation: ``lhs`` and ``rhs``;
+* chain: ``steps``, three or more expressions, every ``=`` between
+  neighbours checked on its own;
+* cases: ``[[claims.cases]]``, each with its own ``for`` and sides.
+
+Every problem found while loading is a ``ClaimFileError`` naming the file, the
+claim and the field, so the CLI can print it and exit 2.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from .language import CASES, LanguageError, parse
+from .model import KINDS, Model, ModelError
+
+DOCUMENT_KEYS = {"id", "title", "citation", "model", "eps", "description"}
+CLAIM_KEYS = {"id", "title", "latex", "for", "lhs", "rhs", "steps", "cases", "uses", "note"}
+CASE_KEYS = {"for", "lhs", "rhs", "steps", "latex"}
+
+
+class ClaimFileError(ValueError):
+    def __init__(self, path, claim, field, message):
+        self.path, self.claim, self.field = str(path), claim, field
+        where = f"{self.path}"
+        if claim is not None:
+            where += f": claim {claim!r}"
+        if field is not None:
+            where += f", field {field!r}"
+        super().__init__(f"{where}: {message}")
+
+
+@dataclass(frozen=True)
+class Case:
+    label: str  # one of language.CASES
+    sides: tuple[str, ...]  # two for an equation, three or more for a chain
+    latex: str = ""
+
+    @property
+    def steps(self) -> int:
+        return len(self.sides) - 1
+
+
+@dataclass(frozen=True)
+class Claim:
+    id: str
+    title: str
+    latex: str
+    kind: str  # "equation" | "chain" | "cases"
+    cases: tuple[Case, ...]
+    uses: tuple[str, ...] = ()
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Document:
+    path: str
+    id: str
+    title: str
+    citation: str
+    model: str
+    eps: bool
+    claims: tuple[Claim, ...]
+    description: str = ""
+
+    def model_for(self, n) -> Model:
+        return Model(n, kind=self.model, with_eps=self.eps)
+
+    def claim(self, claim_id: str) -> Claim:
+        for c in self.claims:
+            if c.id == claim_id:
+                return c
+        raise KeyError(claim_id)
+
+
+def load(path) -> Document:
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ClaimFileError(path, None, None, f"cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ClaimFileError(path, None, None, "not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ClaimFileError(path, None, None, f"TOML error: {exc}") from None
+    return from_dict(data, path)
+
+
+def from_dict(data: dict, path="<memory>") -> Document:
+    doc = data.get("document")
+    if not isinstance(doc, dict):
+        raise ClaimFileError(path, None, "document", "missing [document] table")
+    _no_unknown(doc, DOCUMENT_KEYS, path, None, "document")
+    for key in ("id", "title"):
+        _need_str(doc, key, path, None, f"document.{key}")
+    kind = doc.get("model", "xhat")
+    if kind not in KINDS:
+        raise ClaimFileError(path, None, "document.model", f"expected one of {KINDS}, got {kind!r}")
+    eps = doc.get("eps", False)
+    if not isinstance(eps, bool):
+        raise ClaimFileError(path, None, "document.eps", "expected true or false")
+
+    raw_claims = data.get("claims")
+    if not isinstance(raw_claims, list) or not raw_claims:
+        raise ClaimFileError(path, None, "claims", "expected at least one [[claims]] entry")
+    extra = set(data) - {"document", "claims"}
+    if extra:
+        raise ClaimFileError(path, None, sorted(extra)[0], "unknown top-level table")
+
+    claims = [_claim(c, path, pos) for pos, c in enumerate(raw_claims, 1)]
+    seen = set()
+    for c in claims:
+        if c.id in seen:
+            raise ClaimFileError(path, c.id, "id", "duplicate claim id")
+        seen.add(c.id)
+    for c in claims:
+        for u in c.uses:
+            if u not in seen:
+                raise ClaimFileError(path, c.id, "uses", f"unknown claim id {u!r}")
+            if u == c.id:
+                raise ClaimFileError(path, c.id, "uses", "a claim cannot use itself")
+
+    document = Document(
+        path=str(path),
+        id=doc["id"],
+        title=doc["title"],
+        citation=doc.get("citation", ""),
+        model=kind,
+        eps=eps,
+        claims=tuple(claims),
+        description=doc.get("description", ""),
+    )
+    _check_sides(document)
+    return document
+
+
+def _claim(raw, path, pos) -> Claim:
+    if not isinstance(raw, dict):
+        raise ClaimFileError(path, f"#{pos}", None, "a claim must be a table")
+    cid = raw.get("id")
+    if not isinstance(cid, str) or not cid.strip():
+        raise ClaimFileError(path, f"#{pos}", "id", "missing or empty id")
+    _no_unknown(raw, CLAIM_KEYS, path, cid, None)
+    for key in ("title", "latex"):
+        _need_str(raw, key, path, cid, key)
+    uses = raw.get("uses", [])
+    if not isinstance(uses, list) or not all(isinstance(u, str) for u in uses):
+        raise ClaimFileError(path, cid, "uses", "expected a list of claim ids")
+
+    if "cases" in raw:
+        for key in ("for", "lhs", "rhs", "steps"):
+            if key in raw:
+                raise ClaimFileError(path, cid, key, "a claim with cases keeps its sides per case")
+        if not isinstance(raw["cases"], list) or len(raw["cases"]) < 2:
+            raise ClaimFileError(path, cid, "cases", "expected two or more [[claims.cases]]")
+        cases = []
+        for k, rc in enumerate(raw["cases"], 1):
+            if not isinstance(rc, dict):
+                raise ClaimFileError(path, cid, f"cases[{k}]", "expected a table")
+            _no_unknown(rc, CASE_KEYS, path, cid, f"cases[{k}]")
+            cases.append(_case(rc, path, cid, f"cases[{k}]."))
+        kind = "cases"
+    else:
+        cases = [_case(raw, path, cid, "")]
+        kind = "chain" if "steps" in raw else "equation"
+    return Claim(
+        id=cid,
+        title=raw["title"],
+        latex=raw["latex"],
+        kind=kind,
+        cases=tuple(cases),
+        uses=tuple(uses),
+        note=raw.get("note", ""),
+    )
+
+
+def _case(raw, path, cid, prefix) -> Case:
+    label = raw.get("for")
+    if label not in CASES:
+        raise ClaimFileError(
+            path, cid, prefix + "for", f"expected one of {sorted(CASES)}, got {label!r}"
+        )
+    if "steps" in raw:
+        if "lhs" in raw or "rhs" in raw:
+            raise ClaimFileError(path, cid, prefix + "steps", "give either steps or lhs/rhs")
+        steps = raw["steps"]
+        if not isinstance(steps, list) or not all(isinstance(s, str) for s in steps):
+            raise ClaimFileError(path, cid, prefix + "steps", "expected a list of strings")
+        if len(steps) < 3:
+            raise ClaimFileError(
+                path,
+                cid,
+                prefix + "steps",
+                f"a chain needs three or more expressions, got {len(steps)}"
+                " (write a single equality as lhs/rhs)",
+            )
+        sides = tuple(steps)
+    else:
+        for key in ("lhs", "rhs"):
+            if key not in raw:
+                raise ClaimFileError(path, cid, prefix + key, "missing (or give steps)")
+            _need_str(raw, key, path, cid, prefix + key)
+        sides = (raw["lhs"], raw["rhs"])
+    return Case(label=label, sides=sides, latex=raw.get("latex", "") if prefix else "")
+
+
+def side_fields(claim: Claim, case_no: int) -> list[str]:
+    """Field names of a case's sides, as a file author wrote them."""
+    prefix = f"cases[{case_no}]." if claim.kind == "cases" else ""
+    case = claim.cases[case_no - 1]
+    if claim.kind == "chain" or (claim.kind == "cases" and case.steps > 1):
+        return [f"{prefix}steps[{k}]" for k in range(1, len(case.sides) + 1)]
+    return [prefix + "lhs", prefix + "rhs"]
+
+
+def _check_sides(document: Document):
+    """Read every side once at a small n so a bad name fails at load time."""
+    model = document.model_for(3)
+    for claim in document.claims:
+        for no, case in enumerate(claim.cases, 1):
+            free, _ = CASES[case.label]
+            assignment = dict(zip(free, (1, 2)[: len(free)], strict=True))
+            if CASES[case.label][1] == "eq":
+                assignment = {name: 1 for name in free}
+            for name, text in zip(side_fields(claim, no), case.sides, strict=True):
+                try:
+                    parse(text, model, assignment)
+                except (LanguageError, ModelError) as exc:
+                    raise ClaimFileError(document.path, claim.id, name, str(exc)) from None
+
+
+def _need_str(raw, key, path, cid, field):
+    if not isinstance(raw.get(key), str) or not raw[key].strip():
+        raise ClaimFileError(path, cid, field, "missing or empty (expected a string)")
+
+
+def _no_unknown(raw, allowed, path, cid, where):
+    extra = sorted(set(raw) - allowed)
+    if extra:
+        field = extra[0] if where is None else f"{where}.{extra[0]}"
+        raise ClaimFileError(
+            path, cid, field, f"unknown field; allowed: {', '.join(sorted(allowed))}"
+        )

@@ -1,0 +1,148 @@
+"""``python -m derive``: verify claim files, and build everything ``make`` ships.
+
+Exit codes: 0 everything holds, 1 a claim fails, 2 a file is malformed
+(or the command line is).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .claims import ClaimFileError, load
+from .verify import FAILS, HOLDS, NOT_APPLICABLE, ClaimResult, VerifierError, verify_document
+
+DOCUMENTS = Path(__file__).parent / "documents"
+EXIT_OK, EXIT_FAIL, EXIT_BAD_INPUT = 0, 1, 2
+
+
+def shipped_documents() -> list[Path]:
+    return sorted(DOCUMENTS.glob("*.toml"))
+
+
+def parse_ns(text: str) -> tuple[int, ...]:
+    """'2..8', '16', '2,4,8' or a mix: '2..4,16'."""
+    out: set[int] = set()
+    try:
+        for part in text.split(","):
+            part = part.strip()
+            if ".." in part:
+                lo, hi = (int(v) for v in part.split(".."))
+                if lo > hi:
+                    raise ValueError
+                out.update(range(lo, hi + 1))
+            else:
+                out.add(int(part))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected n as '2..8', '16' or '2,4,8', got {text!r}"
+        ) from None
+    if not out or min(out) < 1:
+        raise argparse.ArgumentTypeError(f"n must be positive integers, got {text!r}")
+    if max(out) > 256:
+        raise argparse.ArgumentTypeError(f"n above 256 is not supported, got {text!r}")
+    return tuple(sorted(out))
+
+
+def summarize(result: ClaimResult) -> str:
+    """'2..8 holds' style summary of one claim's verdicts."""
+    parts = []
+    for status in (HOLDS, NOT_APPLICABLE, FAILS):
+        ns = [v.n for v in result.verdicts if v.status == status]
+        if ns:
+            parts.append(f"{status} for n = {_ranges(ns)}")
+    return "; ".join(parts)
+
+
+def _ranges(ns: list[int]) -> str:
+    ns = sorted(ns)
+    out, start, prev = [], ns[0], ns[0]
+    for v in ns[1:] + [None]:
+        if v is not None and v == prev + 1:
+            prev = v
+            continue
+        out.append(str(start) if start == prev else f"{start}..{prev}")
+        if v is not None:
+            start = prev = v
+    return ", ".join(out)
+
+
+def print_result(doc_result, out) -> None:
+    doc = doc_result.document
+    print(f"{doc.path}: {doc.title}", file=out)
+    reasons = sorted({v.reason for c in doc_result.claims for v in c.verdicts if v.reason})
+    for reason in reasons:
+        print(f"  not applicable: {reason}", file=out)
+    width = max(len(c.claim.id) for c in doc_result.claims)
+    for c in doc_result.claims:
+        mark = "PASS" if c.holds else "FAIL"
+        print(f"  {mark} {c.claim.id:<{width}}  {c.claim.title} — {summarize(c)}", file=out)
+        bad = c.first_failure
+        if bad is not None:
+            step = bad.first_failure
+            what = f"case {step.case}, " if c.claim.kind == "cases" else ""
+            what += (
+                f"step {step.step}"
+                if c.claim.kind == "chain" or len(c.claim.cases[0].sides) > 2
+                else "the equation"
+            )
+            print(f"       first failure at n = {bad.n}: {what}", file=out)
+            if step.counterexample is not None:
+                print(f"       counterexample: {step.counterexample.describe()}", file=out)
+
+
+def cmd_verify(args) -> int:
+    files = args.files or shipped_documents()
+    try:
+        documents = [load(f) for f in files]
+    except ClaimFileError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    ok = True
+    for doc in documents:
+        try:
+            result = verify_document(doc, args.n, full=args.full)
+        except VerifierError as exc:
+            print(f"error: {doc.path}: {exc}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        print_result(result, sys.stdout)
+        ok = ok and result.holds
+    print("all claims hold" if ok else "some claims FAIL", file=sys.stdout)
+    return EXIT_OK if ok else EXIT_FAIL
+
+
+def cmd_build(args) -> int:
+    """What `make` runs: verify every shipped document and regenerate its outputs."""
+    args.files = []
+    args.full = False
+    return cmd_verify(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m derive", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    v = sub.add_parser("verify", help="check every claim of the given claim files")
+    v.add_argument("files", nargs="*", type=Path, help="claim files (default: the shipped ones)")
+    v.add_argument(
+        "--n",
+        type=parse_ns,
+        default=tuple(range(1, 9)),
+        help="batch sizes, e.g. 2..8 (default 1..8)",
+    )
+    v.add_argument(
+        "--full",
+        action="store_true",
+        help="check every index pair instead of one per symmetry class",
+    )
+    v.set_defaults(func=cmd_verify)
+    b = sub.add_parser("build", help="verify the shipped documents and regenerate their outputs")
+    b.add_argument("--n", type=parse_ns, default=tuple(range(1, 9)), help="batch sizes")
+    b.set_defaults(func=cmd_build)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    return args.func(args)

@@ -1,0 +1,363 @@
+"""Deciding claims exactly, with a numeric spot check and counterexamples.
+
+For a concrete n every side becomes a rational function of the variables
+(x, g or dy, gamma, beta, eps) and sigma.  Two sides are equal iff the
+numerator of their difference reduces to 0 modulo ``sigma**2 - (var + eps)``:
+after reduction it reads A + B·sigma with A, B polynomials in the variables,
+and that vanishes as a function iff A = B = 0 (sigma is not a rational
+function of x for n ≥ 3, and for n = 2, where sigma = |x1 − x2|/2, both signs
+are realised).  So the verdict is exact; the high-precision evaluation at
+random points is an independent second opinion, and it supplies the
+counterexample when a claim fails.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+import mpmath
+import sympy as sp
+from sympy import QQ
+from sympy.polys.fields import field as make_field
+
+from .claims import Claim, Document
+from .language import CASES, parse, uses_literal_index
+from .model import Model, beta, dy, eps, g, gamma, sigma, x
+
+DEFAULT_NS = tuple(range(2, 9))
+HOLDS, FAILS, NOT_APPLICABLE = "holds", "fails", "n/a"
+
+# Working precision of the spot check; agreement is required to SPOT_RTOL.
+# 50 digits leave 20 digits of margin over SPOT_RTOL for cancellation in
+# sums of n terms, while a true mismatch is of order one.
+SPOT_DPS = 50
+SPOT_RTOL = mpmath.mpf(10) ** -30
+COUNTEREXAMPLE_TRIES = 25
+
+
+class VerifierError(RuntimeError):
+    """The verifier cannot decide (or its two opinions disagree)."""
+
+
+@dataclass(frozen=True)
+class Counterexample:
+    n: int
+    indices: tuple[tuple[str, int], ...]  # the free indices, e.g. (("i", 1), ("j", 2))
+    point: tuple[tuple[str, str], ...]  # each variable with its exact rational value
+    sigma: str
+    lhs: str
+    rhs: str
+
+    def describe(self) -> str:
+        idx = ", ".join(f"{k} = {v}" for k, v in self.indices)
+        pt = ", ".join(f"{k} = {v}" for k, v in self.point)
+        head = f"n = {self.n}" + (f", {idx}" if idx else "")
+        return f"{head}; at {pt} (σ = {self.sigma}): lhs = {self.lhs}, rhs = {self.rhs}"
+
+
+@dataclass(frozen=True)
+class StepVerdict:
+    case: str  # the case label, e.g. "i != j"
+    step: int  # which "=" of the case, from 1
+    holds: bool
+    counterexample: Counterexample | None = None
+
+
+@dataclass(frozen=True)
+class NVerdict:
+    n: int
+    status: str  # HOLDS | FAILS | NOT_APPLICABLE
+    reason: str = ""
+    steps: tuple[StepVerdict, ...] = ()
+
+    @property
+    def first_failure(self) -> StepVerdict | None:
+        return next((s for s in self.steps if not s.holds), None)
+
+
+@dataclass(frozen=True)
+class ClaimResult:
+    claim: Claim
+    verdicts: tuple[NVerdict, ...]
+    proofs: tuple = ()  # all-n proofs, one per (case, step), when asked for
+
+    @property
+    def holds(self) -> bool:
+        return all(v.status != FAILS for v in self.verdicts) and any(
+            v.status == HOLDS for v in self.verdicts
+        )
+
+    @property
+    def first_failure(self) -> NVerdict | None:
+        return next((v for v in self.verdicts if v.status == FAILS), None)
+
+
+@dataclass(frozen=True)
+class DocumentResult:
+    document: Document
+    ns: tuple[int, ...]
+    claims: tuple[ClaimResult, ...] = field(default_factory=tuple)
+
+    @property
+    def holds(self) -> bool:
+        return all(c.holds for c in self.claims)
+
+
+def not_applicable_reason(model: Model) -> str:
+    if model.n == 1 and not model.with_eps:
+        return "n = 1: a single value has σ = 0, so x̂ = (x − μ)/σ is undefined"
+    return ""
+
+
+def assignments(label: str, n: int, *, full: bool):
+    """Free-index values to check for a case.
+
+    With symmetry, one representative per orbit of the permutation group
+    suffices: the model is invariant under permuting positions, and a side
+    that names positions only through its free and bound indices is carried
+    to itself by such a permutation.
+    """
+    free, relation = CASES[label]
+    if not free:
+        return [{}]
+    if not full:
+        if len(free) == 1:
+            return [{"i": 1}]
+        reps = {"eq": [(1, 1)], "ne": [(1, 2)], None: [(1, 1), (1, 2)]}[relation]
+        return [dict(zip(free, r, strict=True)) for r in reps if max(r) <= n]
+    out = []
+    for values in itertools.product(range(1, n + 1), repeat=len(free)):
+        if relation == "eq" and len(set(values)) != 1:
+            continue
+        if relation == "ne" and len(set(values)) == 1:
+            continue
+        out.append(dict(zip(free, values, strict=True)))
+    return out
+
+
+class Algebra:
+    """Exact arithmetic for one concrete model: the field Q(sigma, variables)
+    and reduction modulo sigma**2 == var + eps."""
+
+    def __init__(self, model: Model):
+        if model.symbolic:
+            raise ValueError("Algebra needs a concrete n")
+        self.model = model
+        n = model.n
+        up = g if model.kind == "xhat" else dy
+        variables = [x[c] for c in range(1, n + 1)] + [up[c] for c in range(1, n + 1)]
+        if model.kind == "layer":
+            variables += [gamma, beta]
+        if model.with_eps:
+            variables.append(eps)
+        self.variables = variables
+        self.plain = {
+            v: sp.Symbol(f"{v.base}_{v.indices[0]}" if isinstance(v, sp.Indexed) else v.name)
+            for v in variables
+        }
+        self.field, *_ = make_field([sigma, *self.plain.values()], QQ)
+        ring = self.field.ring
+        self.var_expr = model.sigma_squared.xreplace(self.plain)
+        self.relation = ring(sp.expand(sigma**2 - self.var_expr))
+
+    def prepare(self, expr):
+        """Plain symbols for the variables; any sqrt of var + eps becomes sigma."""
+        expr = expr.xreplace(self.plain)
+
+        def is_root(a):
+            return a.is_Pow and a.exp.is_Rational and a.exp.q == 2
+
+        def to_sigma(a):
+            if sp.cancel(a.base - self.var_expr) != 0:
+                raise VerifierError(f"cannot decide: sqrt({a.base}) is not σ = sqrt(var + eps)")
+            return sigma ** (2 * a.exp)
+
+        expr = expr.replace(is_root, to_sigma)
+        stray = expr.free_symbols - {sigma, *self.plain.values()}
+        if stray:
+            raise VerifierError(f"unexpected symbols {sorted(map(str, stray))} after evaluation")
+        return expr
+
+    def is_zero(self, expr) -> bool:
+        num, _ = self._to_ring(self.prepare(expr))
+        return num.rem([self.relation]) == 0
+
+    def _to_ring(self, e):
+        """e as numerator/denominator in Q[sigma, variables].
+
+        The field's own conversion cancels a gcd after every addition; our
+        denominators are almost always monomials (powers of sigma, integers),
+        so adding over their lcm is exact and far cheaper."""
+        ring = self.field.ring
+        if e.is_Add:
+            num, den = self._to_ring(e.args[0])
+            for arg in e.args[1:]:
+                a, b = self._to_ring(arg)
+                if b == den:
+                    num = num + a
+                elif len(b) == 1 and len(den) == 1:
+                    lcm = ring.from_terms([(_monomial_lcm(den.LM, b.LM), den.LC * b.LC)])
+                    num = num * lcm.quo(den) + a * lcm.quo(b)
+                    den = lcm
+                else:
+                    num, den = num * b + a * den, den * b
+            return num, den
+        if e.is_Mul:
+            num, den = ring.one, ring.one
+            for arg in e.args:
+                a, b = self._to_ring(arg)
+                num, den = num * a, den * b
+            return num, den
+        if e.is_Pow and e.exp.is_Integer:
+            a, b = self._to_ring(e.base)
+            k = int(e.exp)
+            return (a**k, b**k) if k >= 0 else (b ** (-k), a ** (-k))
+        if e.is_Rational:
+            return ring(e), ring.one
+        if e.is_Symbol:
+            return ring(e), ring.one
+        raise VerifierError(f"cannot decide: {e} is not a rational function of σ and the inputs")
+
+    # -- numeric second opinion -----------------------------------------
+    def random_point(self, rng: random.Random) -> dict:
+        while True:
+            pt = {}
+            for v in self.variables:
+                if v == eps:
+                    pt[v] = Fraction(rng.randint(1, 20), 100)
+                else:
+                    pt[v] = Fraction(rng.randint(-30, 30), rng.randint(1, 6))
+            xs = [pt[x[c]] for c in range(1, self.model.n + 1)]
+            if len(set(xs)) > 1 or self.model.with_eps:
+                return pt
+
+    def evaluate(self, expr, point: dict):
+        """expr at a point, in SPOT_DPS digits; None where it is undefined there.
+
+        A plain recursive evaluation of the expression tree, sharing nothing
+        with the exact reduction above."""
+        with mpmath.workdps(SPOT_DPS):
+            values = {
+                self.plain[v]: mpmath.mpf(q.numerator) / q.denominator for v, q in point.items()
+            }
+            var = _mp_eval(self.var_expr, values)
+            if var <= 0:
+                return None
+            values[sigma] = mpmath.sqrt(var)
+            try:
+                return _mp_eval(self.prepare(expr), values)
+            except ZeroDivisionError:
+                return None
+
+    def agree(self, a, b) -> bool:
+        scale = 1 + abs(a) + abs(b)
+        return abs(a - b) <= SPOT_RTOL * scale
+
+    def counterexample(self, lhs, rhs, indices, seed=0) -> Counterexample | None:
+        rng = random.Random(seed)
+        for _ in range(COUNTEREXAMPLE_TRIES):
+            pt = self.random_point(rng)
+            a, b = self.evaluate(lhs, pt), self.evaluate(rhs, pt)
+            if a is None or b is None or self.agree(a, b):
+                continue
+            with mpmath.workdps(SPOT_DPS):
+                s = self.evaluate(sigma, pt)
+            return Counterexample(
+                n=self.model.n,
+                indices=tuple(sorted(indices.items())),
+                point=tuple((_name(v), str(val)) for v, val in pt.items()),
+                sigma=mpmath.nstr(s, 12),
+                lhs=mpmath.nstr(a, 12),
+                rhs=mpmath.nstr(b, 12),
+            )
+        return None
+
+
+def _monomial_lcm(a, b):
+    return tuple(max(p, q) for p, q in zip(a, b, strict=True))
+
+
+def _mp_eval(e, values):
+    if e.is_Add:
+        return mpmath.fsum(_mp_eval(a, values) for a in e.args)
+    if e.is_Mul:
+        out = mpmath.mpf(1)
+        for a in e.args:
+            out *= _mp_eval(a, values)
+        return out
+    if e.is_Pow:
+        base = _mp_eval(e.base, values)
+        if e.exp.is_Integer:
+            k = int(e.exp)
+            if k < 0 and base == 0:
+                raise ZeroDivisionError
+            return base**k
+        return mpmath.power(base, _mp_eval(e.exp, values))
+    if e.is_Rational:
+        return mpmath.mpf(e.p) / e.q
+    if e in values:
+        return values[e]
+    raise VerifierError(f"cannot evaluate {e} numerically")
+
+
+def _name(v) -> str:
+    return f"{v.base}_{v.indices[0]}" if isinstance(v, sp.Indexed) else str(v)
+
+
+def check_claim(claim: Claim, model: Model, algebra: Algebra, *, full=False, seed=0) -> NVerdict:
+    reason = not_applicable_reason(model)
+    if reason:
+        return NVerdict(model.n, NOT_APPLICABLE, reason)
+    rng = random.Random(f"{claim.id}/{model.n}/{seed}")
+    steps = []
+    for case in claim.cases:
+        use_all = full or any(uses_literal_index(t) for t in case.sides)
+        cases_assignments = assignments(case.label, model.n, full=use_all)
+        evaluated = [
+            (a, [model.to_x(parse(t, model, a)) for t in case.sides]) for a in cases_assignments
+        ]
+        for k in range(case.steps):
+            verdict = StepVerdict(case.label, k + 1, True)
+            for a, sides in evaluated:
+                lhs, rhs = sides[k], sides[k + 1]
+                exact = algebra.is_zero(lhs - rhs)
+                _spot_check(algebra, lhs, rhs, exact, rng, claim, case.label, k + 1)
+                if not exact:
+                    cx = algebra.counterexample(lhs, rhs, a, seed=seed)
+                    verdict = StepVerdict(case.label, k + 1, False, cx)
+                    break
+            steps.append(verdict)
+    status = HOLDS if all(s.holds for s in steps) else FAILS
+    return NVerdict(model.n, status, "", tuple(steps))
+
+
+def _spot_check(algebra, lhs, rhs, exact, rng, claim, label, step):
+    """A true claim must agree numerically; otherwise the exact engine is wrong."""
+    if not exact:
+        return
+    for _ in range(COUNTEREXAMPLE_TRIES):
+        pt = algebra.random_point(rng)
+        a, b = algebra.evaluate(lhs, pt), algebra.evaluate(rhs, pt)
+        if a is None or b is None:
+            continue
+        if not algebra.agree(a, b):
+            raise VerifierError(
+                f"claim {claim.id!r} ({label}, step {step}) at n = {algebra.model.n}: exact "
+                f"check says equal but the sides differ numerically ({a} vs {b})"
+            )
+        return
+    raise VerifierError(f"claim {claim.id!r}: no point where both sides are defined")
+
+
+def verify_document(document: Document, ns=DEFAULT_NS, *, full=False, seed=0) -> DocumentResult:
+    per_claim = {c.id: [] for c in document.claims}
+    for n in ns:
+        model = document.model_for(n)
+        algebra = None if not_applicable_reason(model) else Algebra(model)
+        for claim in document.claims:
+            per_claim[claim.id].append(check_claim(claim, model, algebra, full=full, seed=seed))
+    results = tuple(ClaimResult(c, tuple(per_claim[c.id])) for c in document.claims)
+    return DocumentResult(document, tuple(ns), results)
