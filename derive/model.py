@@ -48,6 +48,9 @@ N_SYMBOL = Symbol("n", integer=True, positive=True)
 FREE_INDICES = ("i", "j")
 BOUND_INDICES = ("k", "m", "l", "q", "r")
 INDEX = {name: Symbol(name, integer=True) for name in FREE_INDICES + BOUND_INDICES}
+# The bound index of node definitions; no claim can name it, so a claim's own
+# index (d(mu, x[k]) inside a sum over k) is never captured by a definition.
+DEF_INDEX = Symbol("kappa", integer=True)
 
 KINDS = ("xhat", "layer")
 
@@ -74,7 +77,7 @@ class Model:
             raise ModelError(f"unknown model kind {self.kind!r}; expected one of {KINDS}")
         if isinstance(self.n, int) and self.n < 1:
             raise ModelError(f"n must be a positive integer, got {self.n}")
-        k = INDEX["k"]
+        k = DEF_INDEX
         e = eps if self.with_eps else sp.S.Zero
         upstream = g if self.kind == "xhat" else dy
         defs = {

@@ -23,9 +23,10 @@ import sympy as sp
 from sympy import QQ
 from sympy.polys.fields import field as make_field
 
+from . import alln
 from .claims import Claim, Document
-from .language import CASES, parse, uses_literal_index
-from .model import Model, beta, dy, eps, g, gamma, sigma, x
+from .language import CASES, LanguageError, parse, uses_literal_index
+from .model import INDEX, N_SYMBOL, Model, ModelError, beta, dy, eps, g, gamma, mu, sigma, x
 
 DEFAULT_NS = tuple(range(2, 9))
 HOLDS, FAILS, NOT_APPLICABLE = "holds", "fails", "n/a"
@@ -79,10 +80,28 @@ class NVerdict:
 
 
 @dataclass(frozen=True)
+class AllNStep:
+    """The general-n prover's verdict on one "=" of a claim."""
+
+    case: str
+    step: int
+    proof: alln.Proof | None  # None where the side cannot be read for symbolic n
+    reason: str = ""
+
+    @property
+    def proved(self) -> bool:
+        return self.proof is not None and self.proof.proved
+
+
+@dataclass(frozen=True)
 class ClaimResult:
     claim: Claim
     verdicts: tuple[NVerdict, ...]
-    proofs: tuple = ()  # all-n proofs, one per (case, step), when asked for
+    proofs: tuple[AllNStep, ...] = ()  # all-n proofs, one per (case, step), when asked for
+
+    @property
+    def proved_all_n(self) -> bool:
+        return bool(self.proofs) and all(p.proved for p in self.proofs)
 
     @property
     def holds(self) -> bool:
@@ -184,6 +203,14 @@ class Algebra:
     def is_zero(self, expr) -> bool:
         num, _ = self._to_ring(self.prepare(expr))
         return num.rem([self.relation]) == 0
+
+    def polynomial(self, expr) -> dict:
+        """A polynomial expr reduced modulo the relation: {monomial: coefficient}."""
+        num, den = self._to_ring(self.prepare(expr))
+        if not den.is_ground:
+            raise VerifierError(f"expected a polynomial in σ and the inputs, got {expr}")
+        reduced = num.rem([self.relation])
+        return {m: sp.Rational(c) / sp.Rational(den.LC) for m, c in reduced.terms()}
 
     def _to_ring(self, e):
         """e as numerator/denominator in Q[sigma, variables].
@@ -352,12 +379,50 @@ def _spot_check(algebra, lhs, rhs, exact, rng, claim, label, step):
     raise VerifierError(f"claim {claim.id!r}: no point where both sides are defined")
 
 
-def verify_document(document: Document, ns=DEFAULT_NS, *, full=False, seed=0) -> DocumentResult:
+def prove_claim_all_n(claim: Claim, document: Document) -> tuple[AllNStep, ...]:
+    """Each "=" of the claim for a symbolic n, with the general-n prover."""
+    model = document.model_for(N_SYMBOL)
+    out = []
+    for case in claim.cases:
+        free, relation = CASES[case.label]
+        i, j = INDEX["i"], INDEX["j"]
+        assignment = {name: INDEX[name] for name in free}
+        if relation == "eq":
+            assignment["j"] = i
+        ctx = alln.Context.make(
+            N_SYMBOL,
+            x,
+            mu,
+            sigma,
+            eps=eps if document.eps else None,
+            in_range=[INDEX[name] for name in free],
+            distinct=[(i, j)] if relation == "ne" else (),
+        )
+        try:
+            sides = [model.to_graph(parse(t, model, assignment)) for t in case.sides]
+        except (LanguageError, ModelError) as exc:
+            out += [AllNStep(case.label, k + 1, None, str(exc)) for k in range(case.steps)]
+            continue
+        for k in range(case.steps):
+            out.append(AllNStep(case.label, k + 1, alln.prove_equal(sides[k], sides[k + 1], ctx)))
+    return tuple(out)
+
+
+def verify_document(
+    document: Document, ns=DEFAULT_NS, *, full=False, seed=0, all_n=False
+) -> DocumentResult:
     per_claim = {c.id: [] for c in document.claims}
     for n in ns:
         model = document.model_for(n)
         algebra = None if not_applicable_reason(model) else Algebra(model)
         for claim in document.claims:
             per_claim[claim.id].append(check_claim(claim, model, algebra, full=full, seed=seed))
-    results = tuple(ClaimResult(c, tuple(per_claim[c.id])) for c in document.claims)
+    results = tuple(
+        ClaimResult(
+            c,
+            tuple(per_claim[c.id]),
+            prove_claim_all_n(c, document) if all_n else (),
+        )
+        for c in document.claims
+    )
     return DocumentResult(document, tuple(ns), results)
