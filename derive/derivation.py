@@ -1,0 +1,127 @@
+"""Deriving the closed form from the direct derivative, not only checking it.
+
+The Jacobian ∂x̂_j/∂x_i is differentiated directly (x̂ as a function of x
+alone).  Batch norm is invariant under shifting x and scales as 1/λ under
+x → λx, so σ·J can only be a function of x̂; we look for it in the span of
+{δ_ij, 1, x̂_i x̂_j}:
+
+    σ ∂x̂_j/∂x_i = α δ_ij + β + γ x̂_i x̂_j ,   α, β, γ rational numbers.
+
+Clearing σ and reducing modulo σ² = var + ε leaves a polynomial identity in x
+that is linear in α, β, γ; solving it *finds* the coefficients (and fails
+loudly if the span were wrong).  Solving at several n and interpolating
+gives the coefficients as functions of n.  The vector–Jacobian product is then
+
+    ∂L/∂x_i = Σ_j g_j ∂x̂_j/∂x_i = (α g_i + β Σ_j g_j + γ x̂_i Σ_j x̂_j g_j)/σ ,
+
+which is handed back to the verifier, as a chain between the direct
+derivative, the derived form and the document's (F), at every n and for all n.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sympy as sp
+from sympy.polys.polyfuncs import rational_interpolate
+
+from .claims import Case, Claim, Document
+from .model import N_SYMBOL, mu, sigma, x, xhat
+from .verify import Algebra, ClaimResult, check_claim, not_applicable_reason, prove_claim_all_n
+
+UNKNOWNS = ALPHA, BETA, GAMMA_ = sp.symbols("alpha beta gamma_c")
+# From n = 3: at n = 2, x̂_1 x̂_2 = −1 is constant, so the basis is degenerate there.
+DERIVATION_NS = tuple(range(3, 8))
+
+
+class DerivationError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class Derivation:
+    coefficients: dict  # "alpha" | "beta" | "gamma" -> expression in n
+    per_n: dict  # n -> (alpha, beta, gamma) found at that n
+    text: str  # the derived form in the claim language
+    claim: Claim  # direct derivative = derived form = the document's (F)
+    result: ClaimResult
+
+    @property
+    def holds(self) -> bool:
+        return self.result.holds and self.result.proved_all_n
+
+
+def solve_coefficients(document: Document, n: int) -> tuple:
+    """α, β, γ at one n, from the directly differentiated Jacobian."""
+    model = document.model_for(n)
+    if n < 2 or not_applicable_reason(model):
+        raise DerivationError(f"n = {n}: the derivation needs n ≥ 2 (σ > 0)")
+    algebra = Algebra(model)
+    equations = []
+    for j in (1, 2):  # the diagonal and one off-diagonal entry stand for all (symmetry)
+        jac = model.to_x(model.total(xhat[j], x[1]))
+        delta = 1 if j == 1 else 0
+        # σ²·(σJ − αδ − β − γ x̂_1 x̂_j): polynomial in σ and x, linear in α, β, γ.
+        residual = (
+            sigma**3 * jac
+            - (ALPHA * delta + BETA) * sigma**2
+            - GAMMA_ * model.to_x((x[1] - mu) * (x[j] - mu))
+        )
+        parts = {u: sp.expand(residual).coeff(u) for u in UNKNOWNS}
+        parts[1] = sp.expand(residual).subs({u: 0 for u in UNKNOWNS})
+        polys = {u: algebra.polynomial(e) for u, e in parts.items()}
+        monomials = sorted({m for p in polys.values() for m in p.keys()})
+        for m in monomials:
+            equations.append(sum(u * polys[u].get(m, 0) for u in UNKNOWNS) + polys[1].get(m, 0))
+    solution = sp.solve(equations, UNKNOWNS, dict=True)
+    if len(solution) != 1 or set(solution[0]) != set(UNKNOWNS):
+        raise DerivationError(
+            f"n = {n}: the Jacobian is not in the span of δ_ij, 1, x̂_i x̂_j (solutions: {solution})"
+        )
+    return tuple(solution[0][u] for u in UNKNOWNS)
+
+
+def interpolate_in_n(values: dict) -> sp.Expr:
+    """A low-degree rational function of n through (n, value) for every n given."""
+    points = sorted(values.items())
+    for degnum in range(0, 3):
+        try:
+            f = rational_interpolate(points, degnum, X=N_SYMBOL)
+        except (ZeroDivisionError, ValueError):
+            continue
+        if all(sp.simplify(f.subs(N_SYMBOL, n) - v) == 0 for n, v in points):
+            return sp.factor(f)
+    raise DerivationError(f"no low-degree rational function of n fits {points}")
+
+
+def derive_closed_form(document: Document, target: str = "closed-form", ns=None) -> Derivation:
+    """Find the closed form from the direct derivative and verify it against claim `target`."""
+    ns = tuple(ns or DERIVATION_NS)
+    per_n = {n: solve_coefficients(document, n) for n in ns}
+    names = ("alpha", "beta", "gamma")
+    coefficients = {
+        name: interpolate_in_n({n: per_n[n][k] for n in ns}) for k, name in enumerate(names)
+    }
+    up = "g[{0}]" if document.model == "xhat" else "gamma*dy[{0}]"
+    a, b, c = (f"({sp.sstr(coefficients[name])})" for name in names)
+    text = (
+        f"({a}*{up.format('i')} + {b}*sum({up.format('j')}, j)"
+        f" + {c}*xhat[i]*sum(xhat[j]*{up.format('j')}, j))/sigma"
+    )
+    target_claim = document.claim(target)
+    (case,) = target_claim.cases
+    claim = Claim(
+        id="derived-closed-form",
+        title="The closed form derived from the direct derivative",
+        latex="",
+        kind="chain",
+        cases=(Case("all i", ("D(L, x[i])", text, case.sides[-1])),),
+        uses=(target,),
+        note=f"Coefficients found by solving at n = {', '.join(map(str, ns))}.",
+    )
+    verdicts = []
+    for n in ns:
+        model = document.model_for(n)
+        verdicts.append(check_claim(claim, model, Algebra(model)))
+    result = ClaimResult(claim, tuple(verdicts), prove_claim_all_n(claim, document))
+    return Derivation(coefficients, per_n, text, claim, result)
