@@ -1,0 +1,142 @@
+import pytest
+
+from derive.claims import ClaimFileError, from_dict, load, side_fields
+from tests.conftest import SEED, seed_data
+
+# Every claim of shared/seed/claims.md, in the post's order (see the ids' notes
+# in the claim file for which restored line each one encodes).
+SEED_CLAIMS = [
+    "eq1-literal",  # (1) as printed
+    "eq1-corrected",  # (1) with the chain rule proper
+    "eq1-upstream",  # dL/dx = dL/dxhat . dxhat/dx
+    "eq2",
+    "eq2-summed",
+    "eq3",  # the chain of four
+    "eq3-mu-free",  # "holding mu fixed or not gives the same result"
+    "eq3-summed",
+    "eq4",
+    "eq4-summed",
+    "dsigma-dmu",  # "dsigma/dmu evaluates to 0"
+    "eq5",
+    "eq5-summed",
+    "eq6",
+    "eq6-summed",
+    "route-a",  # "plug (2)-(6) back into (1) ... simplify"
+    "fool-expansion",  # xhat written in x alone
+    "eq7",
+    "dsigma-dx-fool",  # the ten-equality chain
+    "jacobian",  # both quotient-rule cases
+    "lhs-group",
+    "rhs-group",
+    "lhs-plus-rhs",
+    "closed-form-grouping",  # LHS + RHS = (F)
+    "closed-form",  # (F) against the direct derivative
+    "route-c-dp",
+    "route-c-dx",
+    "route-c",
+]
+
+
+def test_seed_encodes_every_claim_of_the_post(seed_document):
+    assert [c.id for c in seed_document.claims] == SEED_CLAIMS
+
+
+def test_claim_kinds(seed_document):
+    kinds = {c.id: c.kind for c in seed_document.claims}
+    assert kinds["eq6"] == "equation"
+    assert kinds["eq3"] == "chain"
+    assert kinds["jacobian"] == "cases"
+    assert seed_document.claim("dsigma-dx-fool").cases[0].steps == 10
+    assert seed_document.claim("eq3").cases[0].steps == 4
+
+
+def test_every_claim_has_document_latex_and_known_uses(seed_document):
+    ids = {c.id for c in seed_document.claims}
+    for c in seed_document.claims:
+        assert c.latex.strip(), c.id
+        assert set(c.uses) <= ids
+
+
+def test_side_field_names(seed_document):
+    assert side_fields(seed_document.claim("eq3"), 1)[0] == "steps[1]"
+    assert side_fields(seed_document.claim("jacobian"), 2) == ["cases[2].lhs", "cases[2].rhs"]
+
+
+def _write(tmp_path, text):
+    p = tmp_path / "doc.toml"
+    p.write_text(text, encoding="utf-8")
+    return p
+
+
+HEADER = '[document]\nid = "t"\ntitle = "T"\n\n'
+
+
+def _claim(body):
+    return HEADER + '[[claims]]\nid = "c1"\ntitle = "C"\nlatex = "x"\n' + body
+
+
+@pytest.mark.parametrize(
+    "body, field, message",
+    [
+        ('for = "all i"\nlhs = "d(mu, x[i])"\nrhs = "1/nn"\n', "rhs", "unknown symbol 'nn'"),
+        ('for = "all i"\nsteps = ["d(mu, x[i])"]\n', "steps", "three or more"),
+        (
+            'for = "all i"\nsteps = ["d(mu, x[i])", "1/n"]\n',
+            "steps",
+            "write a single equality as lhs/rhs",
+        ),
+        ('for = "all i"\nlhs = "1"\nrhs = "1"\nuses = ["nope"]\n', "uses", "unknown claim id"),
+        ('for = "every i"\nlhs = "1"\nrhs = "1"\n', "for", "expected one of"),
+        ('for = "all i"\nlhs = "1"\n', "rhs", "missing"),
+        ('for = "all i"\nlhs = "1"\nrhs = "1"\ncolour = "red"\n', "colour", "unknown field"),
+        ('for = "all i"\nlhs = "g[j]"\nrhs = "1"\n', "lhs", "not bound by a sum"),
+        (
+            '[[claims.cases]]\nfor = "i = j"\nlhs = "1"\nrhs = "1"\n',
+            "cases",
+            "two or more",
+        ),
+        (
+            '[[claims.cases]]\nfor = "i = j"\nlhs = "1"\nrhs = "1"\n'
+            '[[claims.cases]]\nfor = "i != j"\nlhs = "1"\nrhs = "foo"\n',
+            "cases[2].rhs",
+            "unknown symbol 'foo'",
+        ),
+    ],
+)
+def test_malformed_claims_name_file_claim_and_field(tmp_path, body, field, message):
+    path = _write(tmp_path, _claim(body))
+    with pytest.raises(ClaimFileError) as info:
+        load(path)
+    err = info.value
+    assert err.path == str(path)
+    assert err.claim == "c1"
+    assert err.field == field
+    assert message in str(err)
+    assert str(path) in str(err) and "'c1'" in str(err)
+
+
+def test_toml_syntax_error_names_the_file(tmp_path):
+    path = _write(tmp_path, HEADER + "[[claims]\nid = 'x'\n")
+    with pytest.raises(ClaimFileError, match="TOML error") as info:
+        load(path)
+    assert info.value.path == str(path)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ClaimFileError, match="cannot read"):
+        load(tmp_path / "absent.toml")
+
+
+def test_duplicate_ids_and_document_fields():
+    data = seed_data()
+    data["claims"].append(dict(data["claims"][0]))
+    with pytest.raises(ClaimFileError, match="duplicate claim id"):
+        from_dict(data, SEED)
+    data = seed_data()
+    data["document"]["model"] = "conv"
+    with pytest.raises(ClaimFileError, match="document.model"):
+        from_dict(data, SEED)
+    data = seed_data()
+    del data["document"]
+    with pytest.raises(ClaimFileError, match="missing \\[document\\]"):
+        from_dict(data, SEED)

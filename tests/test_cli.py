@@ -1,0 +1,120 @@
+import subprocess
+import sys
+import tomllib
+
+import pytest
+
+from derive.cli import EXIT_BAD_INPUT, EXIT_FAIL, EXIT_OK, main, parse_ns
+from tests.conftest import ROOT, SEED, mutate, only
+
+
+def _toml(data: dict) -> str:
+    """A tiny TOML writer for the shapes claim files use."""
+
+    def value(v):
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, str):
+            return "'''" + v + "'''" if "\n" not in v and "'''" not in v else repr(v)
+        if isinstance(v, list):
+            return "[" + ", ".join(value(a) for a in v) + "]"
+        raise TypeError(v)
+
+    lines = ["[document]"] + [f"{k} = {value(v)}" for k, v in data["document"].items()]
+    for c in data["claims"]:
+        lines.append("[[claims]]")
+        lines += [f"{k} = {value(v)}" for k, v in c.items() if k != "cases"]
+        for case in c.get("cases", []):
+            lines.append("[[claims.cases]]")
+            lines += [f"{k} = {value(v)}" for k, v in case.items()]
+    return "\n".join(lines) + "\n"
+
+
+def _file(tmp_path, data, name="doc.toml"):
+    path = tmp_path / name
+    path.write_text(_toml(data), encoding="utf-8")
+    assert tomllib.loads(path.read_text()) == data
+    return path
+
+
+def test_one_line_per_claim_and_exit_0(capsys):
+    assert main(["verify", str(SEED), "--n", "2..3"]) == EXIT_OK
+    out = capsys.readouterr().out
+    for claim in tomllib.loads(SEED.read_text())["claims"]:
+        assert sum(line.split()[1:2] == [claim["id"]] for line in out.splitlines()) == 1
+    assert "holds for n = 2..3" in out
+    assert out.strip().endswith("all claims hold")
+
+
+def test_failing_claim_exits_1_with_step_and_counterexample(tmp_path, capsys):
+    data = only(mutate("eq3", "steps[4]", "2*(x[i] - mu)", "2*(x[i] + mu)"), "eq3")
+    path = _file(tmp_path, data)
+    assert main(["verify", str(path), "--n", "2..3"]) == EXIT_FAIL
+    out = capsys.readouterr().out
+    assert "FAIL eq3" in out
+    assert "first failure at n = 2: step 3" in out
+    assert "counterexample: n = 2, i = 1; at x_1 = " in out
+    assert "lhs = " in out and "rhs = " in out
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("[document\n", "TOML error"),
+        (
+            '[document]\nid = "t"\ntitle = "T"\n[[claims]]\nid = "c"\ntitle = "C"\n'
+            'latex = "x"\nfor = "all i"\nlhs = "x[i]"\nrhs = "bogus"\n',
+            "claim 'c', field 'rhs': unknown symbol 'bogus'",
+        ),
+        (
+            '[document]\nid = "t"\ntitle = "T"\n[[claims]]\nid = "c"\ntitle = "C"\n'
+            'latex = "x"\nfor = "all i"\nlhs = "x[i]"\nrhs = "x[i]"\nuses = ["zz"]\n',
+            "claim 'c', field 'uses': unknown claim id 'zz'",
+        ),
+        (
+            '[document]\nid = "t"\ntitle = "T"\n[[claims]]\nid = "c"\ntitle = "C"\n'
+            'latex = "x"\nfor = "all i"\nsteps = ["x[i]"]\n',
+            "claim 'c', field 'steps': a chain needs three or more",
+        ),
+    ],
+)
+def test_malformed_file_exits_2_with_a_message(tmp_path, capsys, text, message):
+    path = tmp_path / "bad.toml"
+    path.write_text(text, encoding="utf-8")
+    assert main(["verify", str(path)]) == EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {path}")
+    assert message in err
+    assert "Traceback" not in err
+
+
+def test_bad_n_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["verify", "--n", "8..2"])
+    assert info.value.code == EXIT_BAD_INPUT
+    assert "expected n as" in capsys.readouterr().err
+
+
+def test_parse_ns():
+    assert parse_ns("2..4,16") == (2, 3, 4, 16)
+    assert parse_ns("3") == (3,)
+
+
+def test_module_entry_point_exit_codes(tmp_path):
+    ok = subprocess.run(
+        [sys.executable, "-m", "derive", "verify", str(SEED), "--n", "2"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert ok.returncode == EXIT_OK, ok.stderr
+    bad = tmp_path / "bad.toml"
+    bad.write_text("not toml [", encoding="utf-8")
+    res = subprocess.run(
+        [sys.executable, "-m", "derive", "verify", str(bad)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert res.returncode == EXIT_BAD_INPUT
+    assert "Traceback" not in res.stderr and "TOML error" in res.stderr
