@@ -123,7 +123,7 @@ class Model:
             if ne is not None:
                 f = f * (1 - KroneckerDelta(ne, k))
             return Sum(f, (k, 1, self.n))
-        return sp.Add(*[f.subs(k, v) for v in range(1, self.n + 1) if v != ne])
+        return sp.Add(*[f.xreplace({k: sp.Integer(v)}) for v in range(1, self.n + 1) if v != ne])
 
     # -- graph view: one-level definitions ---------------------------------
     def _explicit(self, a):
