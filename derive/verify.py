@@ -161,7 +161,7 @@ class Algebra:
     """Exact arithmetic for one concrete model: the field Q(sigma, variables)
     and reduction modulo sigma**2 == var + eps."""
 
-    def __init__(self, model: Model):
+    def __init__(self, model: Model, seed=0):
         if model.symbolic:
             raise ValueError("Algebra needs a concrete n")
         self.model = model
@@ -173,26 +173,31 @@ class Algebra:
         if model.with_eps:
             variables.append(eps)
         self.variables = variables
-        self.plain = {
-            v: sp.Symbol(f"{v.base}_{v.indices[0]}" if isinstance(v, sp.Indexed) else v.name)
-            for v in variables
-        }
-        self.var_expr = model.sigma_squared.xreplace(self.plain)
+        # free_symbols of x[1] includes the label x itself
+        self.labels = {v.base.label for v in variables if isinstance(v, sp.Indexed)}
+        self.var_expr = model.sigma_squared
         # Exact work happens in centred coordinates x_c = m + d_c (c < n),
         # x_n = m - Σ d_c: an invertible linear change of variables, so an
         # identity in x is an identity in (m, d), but x_c - mean collapses to
         # d_c and products of deviations stay O(n) terms instead of O(n²).
         m = sp.Symbol("m_centre")
         d = [sp.Symbol(f"d_{c}") for c in range(1, n)]
-        xs = [self.plain[x[c]] for c in range(1, n + 1)]
-        self.centre = dict(zip(xs, [m + dc for dc in d] + [m - sp.Add(*d)], strict=True))
-        others = [s for v, s in self.plain.items() if s not in self.centre]
+        self.exact_map = {v: sp.Symbol(_name(v)) for v in variables}
+        self.exact_map.update(
+            zip([x[c] for c in range(1, n + 1)], [m + dc for dc in d] + [m - sp.Add(*d)])
+        )
+        others = [s for s in self.exact_map.values() if s.is_Symbol]
         self.field, *_ = make_field([sigma, m, *d, *others], QQ)
-        self.relation = self.field.ring(sp.expand(sigma**2 - self.var_expr.xreplace(self.centre)))
+        self.relation = self.field.ring(
+            sp.expand(sigma**2 - self.var_expr.xreplace(self.exact_map))
+        )
+        self.spot_rng = random.Random(f"spot/{n}/{seed}")
+        self.spot_point = self.random_point(self.spot_rng)
+        self._sides = {}
 
     def prepare(self, expr):
-        """Plain symbols for the variables; any sqrt of var + eps becomes sigma."""
-        expr = expr.xreplace(self.plain)
+        """Any square root of var + eps becomes a power of sigma; nothing but the
+        variables and sigma may remain."""
 
         def is_root(a):
             return a.is_Pow and a.exp.is_Rational and a.exp.q == 2
@@ -203,14 +208,30 @@ class Algebra:
             return sigma ** (2 * a.exp)
 
         expr = expr.replace(is_root, to_sigma)
-        stray = expr.free_symbols - {sigma, *self.plain.values()}
+        stray = expr.free_symbols - {sigma, *self.variables, *self.labels}
         if stray:
             raise VerifierError(f"unexpected symbols {sorted(map(str, stray))} after evaluation")
         return expr
 
+    def side(self, text: str, assignment: dict):
+        """A claim side: (prepared expression, ring form, value at the spot point).
+
+        Computed once per model: claims share sides (the direct derivative,
+        the closed form), so the cache saves most of the parsing and
+        differentiation."""
+        key = (text, tuple(sorted(assignment.items())))
+        if key not in self._sides:
+            prepared = self.prepare(self.model.to_x(parse(text, self.model, assignment)))
+            self._sides[key] = (
+                prepared,
+                self.ring_form(prepared),
+                self.evaluate(prepared, self.spot_point),
+            )
+        return self._sides[key]
+
     def ring_form(self, prepared):
         """(numerator, denominator) of a prepared side, in centred coordinates."""
-        return self._to_ring(prepared.xreplace(self.centre))
+        return self._to_ring(prepared.xreplace(self.exact_map))
 
     def equal(self, a, b) -> bool:
         """Two ring forms agree modulo sigma**2 == var + eps."""
@@ -285,9 +306,7 @@ class Algebra:
         A plain recursive evaluation of the expression tree in the original
         variables, sharing nothing with the exact reduction above."""
         with mpmath.workdps(SPOT_DPS):
-            values = {
-                self.plain[v]: mpmath.mpf(q.numerator) / q.denominator for v, q in point.items()
-            }
+            values = {v: mpmath.mpf(q.numerator) / q.denominator for v, q in point.items()}
             var = _mp_eval(self.var_expr, values)
             if var <= 0:
                 return None
@@ -362,9 +381,9 @@ def check_claim(claim: Claim, model: Model, algebra: Algebra, *, full=False, see
         use_all = full or any(uses_literal_index(t) for t in case.sides)
         failed: dict[int, Counterexample | None] = {}
         for a in assignments(case.label, model.n, full=use_all):
-            sides = [algebra.prepare(model.to_x(parse(t, model, a))) for t in case.sides]
-            forms = [algebra.ring_form(s) for s in sides]
-            values = _spot_values(algebra, sides, rng, claim)
+            sides, forms, values = zip(*(algebra.side(t, a) for t in case.sides), strict=True)
+            if any(v is None for v in values):  # undefined at the shared point: find another
+                values = _spot_values(algebra, sides, rng, claim)
             for k in range(case.steps):
                 if k in failed:
                     continue
