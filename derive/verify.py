@@ -182,12 +182,13 @@ class Algebra:
         # d_c and products of deviations stay O(n) terms instead of O(n²).
         m = sp.Symbol("m_centre")
         d = [sp.Symbol(f"d_{c}") for c in range(1, n)]
-        self.exact_map = {v: sp.Symbol(_name(v)) for v in variables}
-        self.exact_map.update(
-            zip([x[c] for c in range(1, n + 1)], [m + dc for dc in d] + [m - sp.Add(*d)])
-        )
-        others = [s for s in self.exact_map.values() if s.is_Symbol]
-        self.field, *_ = make_field([sigma, m, *d, *others], QQ)
+        xs = [x[c] for c in range(1, n + 1)]
+        others = {v: sp.Symbol(_name(v)) for v in variables if v not in xs}
+        self.exact_map = {
+            **others,
+            **dict(zip(xs, [m + dc for dc in d] + [m - sp.Add(*d)], strict=True)),
+        }
+        self.field, *_ = make_field([sigma, m, *d, *others.values()], QQ)
         self.relation = self.field.ring(
             sp.expand(sigma**2 - self.var_expr.xreplace(self.exact_map))
         )
