@@ -94,6 +94,10 @@ def print_result(doc_result, out) -> None:
             print(f"       first failure at n = {bad.n}: {what}", file=out)
             if step.counterexample is not None:
                 print(f"       counterexample: {step.counterexample.describe()}", file=out)
+        for p in c.proofs:
+            if not p.proved:
+                left = p.reason or f"could not reduce to 0; left: {p.proof.residual}"
+                print(f"       all n, {p.case}, step {p.step}: {left}", file=out)
 
 
 def cmd_verify(args) -> int:

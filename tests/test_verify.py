@@ -2,9 +2,10 @@ import mpmath
 import pytest
 import sympy as sp
 
+from derive import alln
 from derive.claims import from_dict
 from derive.language import parse
-from derive.model import Model, sigma, x
+from derive.model import INDEX, N_SYMBOL, Model, mu, sigma, x
 from derive.verify import (
     FAILS,
     HOLDS,
@@ -156,3 +157,24 @@ def test_exact_engine_reads_the_square_root_of_the_variance():
     assert algebra.is_zero(sp.sqrt(model.sigma_squared) - sigma)
     with pytest.raises(VerifierError, match="not σ"):
         algebra.is_zero(sp.sqrt(x[1] ** 2 + 1) - sigma)
+
+
+@pytest.mark.parametrize(
+    "claim_id, field, old, new",
+    [
+        ("closed-form", "rhs", "(n*sigma)", "((n - 1)*sigma)"),
+        ("closed-form", "rhs", "n*g[i] - sum", "n*g[i] + sum"),
+        ("eq6", "rhs", "1/n", "1/(n - 1)"),
+        ("lhs-group", "steps[4]", " + g[i]/sigma", ""),
+    ],
+)
+def test_all_n_mutants_are_not_proved_and_are_refuted(claim_id, field, old, new):
+    data = only(mutate(claim_id, field, old, new), claim_id)
+    document = from_dict(data, SEED)
+    (result,) = verify_document(document, (3,), all_n=True).claims
+    assert not result.proved_all_n
+    failed = [p for p in result.proofs if not p.proved]
+    assert failed and all(p.proof.residual != 0 for p in failed)
+    # the residual is really nonzero: a concrete n refutes it
+    ctx = alln.Context.make(N_SYMBOL, x, mu, sigma, in_range=[INDEX["i"]])
+    assert alln.counterexample(failed[0].proof.residual, ctx) is not None
