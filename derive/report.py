@@ -1,0 +1,805 @@
+"""LaTeX reports of verification results, and their PDFs.
+
+``render_report`` turns one ``DocumentResult`` into a LaTeX document a person
+can read: the source and its setting, a summary table, then every claim with
+the document's own statement, what SymPy derives for each side at a small n,
+the verdict per n (per step for chains), cross-references to the claims it
+uses, and notes.  A failing claim is printed in red with its counterexample;
+the report builds all the same.
+
+The template (``templates/report.tex.j2``) uses LaTeX-safe Jinja delimiters:
+``\\BLOCK{...}`` for statements, ``\\VAR{...}`` for values, ``%#`` for
+comments.  Every value printed with ``\\VAR`` is escaped as plain text unless
+it is a ``TeX`` string, and ``TeX`` is only ever made here, from
+``sympy.latex`` or from a document's own LaTeX.  Rendering is deterministic:
+no timestamps, no iteration over sets or unordered mappings.
+
+``build_pdfs`` compiles the ``.tex`` files with latexmk (pdflatex); the PDFs
+are build products (ignored by git), the ``.tex`` files are committed.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import shutil
+import subprocess
+import sys
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+import sympy as sp
+
+from .claims import Claim, Document
+from .files import write_if_changed
+from .language import CASES, LanguageError, parse
+from .model import INDEX, N_SYMBOL, ModelError, beta, dy, eps, g, gamma, mu, sigma, x, xhat, y
+from .verify import FAILS, HOLDS, NOT_APPLICABLE, ClaimResult, DocumentResult
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+# The batch size at which each side is shown evaluated.  Three is the smallest
+# n with a distinct i, j and a third position, so nothing special-cases away.
+SHOW_N = 3
+# A side whose LaTeX is longer than this at SHOW_N is shown at n = 2 instead;
+# longer still at n = 2, it is not shown (its length is).  About 1,500
+# characters of sympy.latex fill four to five lines of the page.
+LONG_LATEX = 1500
+# Width budget of one displayed line, in the units of _width (about one math
+# italic letter).  The text block is 15 cm wide, about 65 such letters at
+# 11pt; the margin leaves room for the "= " prefix and for estimation error.
+LINE_UNITS = 52
+# At most this many rewrite steps of one all-n proof are printed.
+MAX_PROOF_STEPS = 40
+
+VERDICT_TEXT = {HOLDS: "holds", FAILS: "FAILS", NOT_APPLICABLE: "n/a"}
+CASE_TEX = {
+    "all": "",
+    "all i": r"for every $i$",
+    "all i, j": r"for every $i, j$",
+    "i = j": r"for $i = j$",
+    "i != j": r"for $i \ne j$",
+}
+
+PDFLATEX_DEBIAN_PACKAGES = (
+    "latexmk texlive-latex-base texlive-latex-recommended "
+    "texlive-latex-extra texlive-fonts-recommended"
+)
+
+
+class TeX(str):
+    """A string that is already LaTeX: printed as is by the template."""
+
+
+class ReportBuildError(RuntimeError):
+    """latexmk is missing or a report does not compile."""
+
+
+# --------------------------------------------------------------------------- escaping
+
+_TEXT_ESCAPES = {
+    "\\": r"$\backslash$",
+    "{": r"\{",
+    "}": r"\}",
+    "$": r"\$",
+    "&": r"\&",
+    "#": r"\#",
+    "%": r"\%",
+    "_": r"\_",
+    "^": r"\textasciicircum{}",
+    "~": r"\textasciitilde{}",
+    "<": r"$<$",
+    ">": r"$>$",
+    "|": r"$\vert$",
+    "\n": " ",
+}
+_UNICODE_ESCAPES = {
+    "σ": r"$\sigma$",
+    "μ": r"$\mu$",
+    "ε": r"$\varepsilon$",
+    "γ": r"$\gamma$",
+    "β": r"$\beta$",
+    "δ": r"$\delta$",
+    "Σ": r"$\Sigma$",
+    "∂": r"$\partial$",
+    "−": r"$-$",
+    "–": "--",
+    "—": "---",
+    "≠": r"$\ne$",
+    "≤": r"$\le$",
+    "≥": r"$\ge$",
+    "→": r"$\to$",
+    "·": r"$\cdot$",
+    "×": r"$\times$",
+    "…": r"\dots{}",
+    "²": r"\textsuperscript{2}",
+    "’": "'",
+    "‘": "`",
+    "“": "``",
+    "”": "''",
+    "\u00a0": "~",
+}
+
+
+def escape_tex(text: str) -> str:
+    """Plain text as LaTeX that prints it literally (pdflatex, no Unicode engine).
+
+    A letter with a combining hat (x̂) becomes ``$\\hat{x}$``; a character with
+    no LaTeX spelling here is written as its code point, never dropped."""
+    out, opened = [], False
+    chars = unicodedata.normalize("NFC", text)
+    pos = 0
+    while pos < len(chars):
+        c = chars[pos]
+        nxt = chars[pos + 1] if pos + 1 < len(chars) else ""
+        if c.isascii() and c.isalpha() and nxt == "\u0302":
+            out.append(rf"$\hat{{{c}}}$")
+            pos += 2
+            continue
+        if c == '"':  # straight quotes pair up as ``opening'' and closing''
+            opened = not opened
+            out.append("``" if opened else "''")
+        elif c in _TEXT_ESCAPES:
+            out.append(_TEXT_ESCAPES[c])
+        elif c.isascii():
+            out.append(c)
+        elif c in _UNICODE_ESCAPES:
+            out.append(_UNICODE_ESCAPES[c])
+        else:
+            out.append(rf"\textsc{{u+{ord(c):04x}}}")
+        pos += 1
+    return "".join(out)
+
+
+def code(text: str) -> TeX:
+    """Claim-language source in typewriter type, breakable after , * / and (."""
+    out = escape_tex(text)
+    for c in (",", "*", "/"):
+        out = out.replace(c, c + r"\allowbreak{}")
+    return TeX(rf"\texttt{{{out}}}")
+
+
+def _finalize(value):
+    if isinstance(value, TeX):
+        return value
+    if value is None:
+        return ""
+    return escape_tex(str(value))
+
+
+def label(claim_id: str) -> TeX:
+    """The LaTeX label of a claim: ``claim:<id>``, any character unsafe in a
+    label key spelt as ``+<hex>``."""
+    safe = "".join(
+        c if (c.isascii() and c.isalnum()) or c in "-.:" else f"+{ord(c):x}" for c in claim_id
+    )
+    return TeX(f"claim:{safe}")
+
+
+# --------------------------------------------------------------------------- mathematics
+
+
+# Printing order.  SymPy sorts the terms of a sum by its symbols' names, and a
+# plain symbol before an indexed one, which prints x_1 - mu as "-mu + x_1".
+# For printing only, every symbol is renamed so that the sort follows this
+# rank (gamma, inputs, normalised values, upstream gradients, then mu, sigma,
+# eps, beta),
+# and symbol_names prints each under its own LaTeX.
+_RANK_INDEXED = {"x": "a", "xhat": "b", "p": "c", "g": "d", "dy": "e", "y": "f"}
+_RANK_SCALAR = {gamma: "Ag", mu: "zm", sigma: "zs", eps: "zt", beta: "zu"}
+
+
+def _renamed(e):
+    """e with symbols renamed for printing order, and their LaTeX names."""
+    e = sp.sympify(e)
+    rep, names = {}, {}
+    for a in sorted(e.atoms(sp.Indexed), key=sp.default_sort_key):
+        rank = _RANK_INDEXED.get(str(a.base), "h" + str(a.base))
+        idx = "_".join(f"{int(i):04d}" if i.is_Integer else str(i) for i in a.indices)
+        new = sp.Symbol(f"{rank}{idx}", **a.assumptions0)
+        rep[a], names[new] = new, sp.latex(a)
+    for old, rank in _RANK_SCALAR.items():
+        new = sp.Symbol(rank, **old.assumptions0)
+        rep[old], names[new] = new, sp.latex(old)
+    return e.xreplace(rep), names
+
+
+def tex(e, names=None) -> str:
+    """sympy.latex in the order a person writes (x_1 - mu, not -mu + x_1).
+    ``names`` given: e is already renamed by _renamed."""
+    if names is None:
+        e, names = _renamed(e)
+    return sp.latex(e, symbol_names=names)
+
+
+def _width(e) -> float:
+    """Rough printed width of an expression, in math-italic letters."""
+    if e.is_Add:
+        return sum(_width(a) for a in e.args) + 2.2 * (len(e.args) - 1)
+    if e.is_Mul:
+        num, den = e.as_numer_denom()
+        if den != 1:
+            return max(_width(num), _width(den)) + 1
+        factors = sp.Mul.make_args(num)
+        return sum(_width(f) + (2 if f.is_Add else 0) for f in factors) + 0.3 * len(factors)
+    if e.is_Pow:
+        return _width(e.base) + (2 if e.base.is_Add else 0) + 0.7 * _width(e.exp)
+    if isinstance(e, sp.Indexed):
+        return 1.6
+    if isinstance(e, sp.Sum):
+        return 3 + _width(e.function)
+    if e.is_Rational:
+        return float(len(str(e)))
+    if e.is_Symbol:
+        return 1.4
+    if e.args:
+        return 2 + sum(_width(a) for a in e.args)
+    return float(len(str(e)))
+
+
+def _terms(e) -> list[tuple[str, sp.Expr]]:
+    """Top-level terms of a sum in sympy's print order, each as (sign, |term|)."""
+    out = []
+    for t in e.as_ordered_terms():
+        if t.could_extract_minus_sign():
+            out.append(("-", -t))
+        else:
+            out.append(("+", t))
+    return out
+
+
+def _lines(terms, budget: float, names: dict) -> list[str]:
+    """Greedy line filling: LaTeX of the terms, broken into lines of the budget."""
+    lines, current, used = [], [], 0.0
+    for k, (sign, t) in enumerate(terms):
+        w = _width(t) + 2.2
+        if current and used + w > budget:
+            lines.append(" ".join(current))
+            current, used = [], 0.0
+        text = tex(t, names)
+        if t.is_Add:
+            text = rf"\left({text}\right)"
+        current.append(("- " if sign == "-" else ("" if k == 0 else "+ ")) + text)
+        used += w
+    if current:
+        lines.append(" ".join(current))
+    return lines
+
+
+def math_lines(e, budget: float = LINE_UNITS) -> list[str]:
+    """An expression's LaTeX as one or more lines that each fit the budget.
+
+    A sum is broken between its terms; c·(sum) / d is printed as
+    (c/d)·( … ) with the sum broken inside; anything else is one line."""
+    e, names = _renamed(e)
+    if _width(e) <= budget:
+        return [tex(e, names)]
+    if e.is_Add:
+        return _lines(_terms(e), budget, names)
+    num, den = e.as_numer_denom()
+    inner = [f for f in sp.Mul.make_args(num) if f.is_Add]
+    if len(inner) == 1:
+        (body,) = inner
+        outside = sp.Mul(*[f for f in sp.Mul.make_args(num) if f is not body]) / den
+        lines = _lines(_terms(body), budget - 4, names)
+        head = "" if outside == 1 else ("-" if outside == -1 else tex(outside, names))
+        lines[0] = rf"{head}\biggl({lines[0]}"
+        lines[-1] = rf"{lines[-1]}\biggr)"
+        return lines
+    return [tex(e, names)]
+
+
+def display(lines: list[str], first_prefix: str = "", next_prefix: str = r"\quad ") -> TeX:
+    """Displayed math that never runs off the page: several lines are set in
+    ``aligned``; anything still wider than the line is scaled to fit."""
+    if len(lines) == 1:
+        return TeX(rf"\fitmath{{{first_prefix}{lines[0]}}}")
+    body = rf" \\ &{next_prefix}".join(lines)
+    return TeX(rf"\fitmath{{\begin{{aligned}}&{first_prefix}{body}\end{{aligned}}}}")
+
+
+def split_top_level(latex: str, sep: str = "=") -> list[str]:
+    """Split a LaTeX string at ``sep`` where no brace, \\left…\\right or
+    environment is open (so every piece is balanced)."""
+    pieces, depth, start, pos = [], 0, 0, 0
+    while pos < len(latex):
+        c = latex[pos]
+        if c == "\\":
+            m = re.match(r"\\([A-Za-z]+|.)", latex[pos:])
+            word = m.group(1)
+            if word in ("left", "begin"):
+                depth += 1
+            elif word in ("right", "end"):
+                depth -= 1
+            pos += len(m.group(0))
+            continue
+        if c == "{":
+            depth += 1
+        elif c == "}":
+            depth -= 1
+        elif c == sep and depth == 0:
+            pieces.append(latex[start:pos].strip())
+            start = pos + 1
+        pos += 1
+    pieces.append(latex[start:].strip())
+    return pieces
+
+
+def document_display(latex: str) -> TeX:
+    """A document's own statement; a chain gets one line per ``=``."""
+    pieces = split_top_level(latex.strip())
+    if len(pieces) <= 2 or any(not p for p in pieces):
+        return display([latex.strip()])
+    first = f"{pieces[0]} &= {pieces[1]}"
+    rest = [f"&= {p}" for p in pieces[2:]]
+    body = r" \\ ".join([first, *rest])
+    return TeX(rf"\fitmath{{\begin{{aligned}}{body}\end{{aligned}}}}")
+
+
+# --------------------------------------------------------------------------- view model
+
+
+def _ranges(ns) -> str:
+    ns = sorted(ns)
+    if not ns:
+        return "none"
+    out, start, prev = [], ns[0], ns[0]
+    for v in [*ns[1:], None]:
+        if v is not None and v == prev + 1:
+            prev = v
+            continue
+        out.append(str(start) if start == prev else f"{start}..{prev}")
+        if v is not None:
+            start = prev = v
+    return ", ".join(out)
+
+
+def _representative(label_: str) -> dict[str, int]:
+    free, relation = CASES[label_]
+    if relation == "eq":
+        return {name: 1 for name in free}
+    return dict(zip(free, (1, 2), strict=False))
+
+
+@dataclass(frozen=True)
+class Side:
+    source: str  # the claim-language text
+    n: int  # the n it is shown at (0 when not shown)
+    math: TeX  # displayed value, or empty
+    remark: str  # why it is not shown, or ""
+
+
+def evaluate_side(document: Document, text: str, assignment: dict) -> Side:
+    """A side evaluated by SymPy at SHOW_N (or 2 when that is too long)."""
+    return _evaluate_side(document.model, document.eps, text, tuple(sorted(assignment.items())))
+
+
+@functools.lru_cache(maxsize=4096)
+def _evaluate_side(kind: str, with_eps: bool, text: str, assignment: tuple) -> Side:
+    """Cached: a side's display depends only on the model and the text."""
+    document = Document("", "", "", "", kind, with_eps, ())
+    assignment = dict(assignment)
+    last = ""
+    for n in (SHOW_N, 2):
+        if any(v > n for v in assignment.values()):
+            continue
+        try:
+            model = document.model_for(n)
+            e = model.to_graph(parse(text, model, assignment))
+        except (LanguageError, ModelError) as exc:
+            return Side(text, 0, TeX(""), f"cannot be evaluated at n = {n}: {exc}")
+        # the shortest of a few equivalent forms (ties: a fixed order, for determinism)
+        candidates = [e, sp.together(e), sp.cancel(e), sp.factor(sp.together(e))]
+        e = min(candidates, key=lambda c: (len(tex(c)), sp.srepr(c)))
+        length = len(tex(e))
+        if length <= LONG_LATEX:
+            return Side(text, n, display(math_lines(e), first_prefix="= "), "")
+        last = f"too long to print ({length} characters of LaTeX at n = {n})"
+    return Side(text, 0, TeX(""), last)
+
+
+@dataclass(frozen=True)
+class StepView:
+    number: int  # the step within its case, from 1
+    summary: str  # "holds for n = 2..8"
+    holds: bool
+    counterexample: object  # verify.Counterexample or None
+
+
+@dataclass(frozen=True)
+class CaseView:
+    label: str
+    condition: TeX
+    assignment: TeX  # "$i = 1$, $j = 2$"
+    latex: TeX  # the case's own LaTeX (may be empty)
+    sides: tuple[Side, ...]
+    steps: tuple[StepView, ...]
+
+
+def _step_views(result: ClaimResult, case_label: str, steps: int) -> tuple[StepView, ...]:
+    out = []
+    for k in range(1, steps + 1):
+        good, bad, cx = [], [], None
+        for v in result.verdicts:
+            for s in v.steps:
+                if s.case == case_label and s.step == k:
+                    (good if s.holds else bad).append(v.n)
+                    if not s.holds and cx is None:
+                        cx = s.counterexample
+        parts = []
+        if good:
+            parts.append(f"holds for n = {_ranges(good)}")
+        if bad:
+            parts.append(f"FAILS for n = {_ranges(bad)}")
+        out.append(StepView(k, "; ".join(parts) or "not checked", not bad, cx))
+    return tuple(out)
+
+
+def _verdict_summary(result: ClaimResult) -> str:
+    parts = []
+    for status in (HOLDS, FAILS, NOT_APPLICABLE):
+        ns = [v.n for v in result.verdicts if v.status == status]
+        if ns:
+            parts.append(f"{VERDICT_TEXT[status]} for n = {_ranges(ns)}")
+    return "; ".join(parts)
+
+
+@dataclass(frozen=True)
+class ProofView:
+    heading: str
+    proved: bool
+    steps: tuple[tuple[str, TeX], ...]  # (rule name, displayed expression)
+    omitted: int
+    residual: TeX
+
+
+def _expr_display(e) -> TeX:
+    try:
+        text = tex(e)
+    except Exception as exc:  # a foreign object: say so rather than fail the report
+        return TeX(r"\text{" + escape_tex(f"(cannot print: {exc})") + "}")
+    if len(text) > LONG_LATEX:
+        return TeX(r"\text{" + escape_tex(f"(long: {len(text)} characters of LaTeX)") + "}")
+    if isinstance(e, sp.Expr):
+        return display(math_lines(e))
+    return display([text])
+
+
+def _proof_views(claim: Claim, proofs) -> tuple[ProofView, ...]:
+    headings = []
+    for case in claim.cases:
+        for k in range(1, case.steps + 1):
+            parts = []
+            if claim.kind == "cases":
+                parts.append(f"case {case.label}")
+            if case.steps > 1:
+                parts.append(f"step {k}")
+            headings.append(", ".join(parts).capitalize() or "The equation")
+    out = []
+    for no, proof in enumerate(proofs):
+        heading = headings[no] if len(proofs) == len(headings) else f"Proof {no + 1}"
+        inner = getattr(proof, "proof", proof)  # verify.AllNStep wraps an alln.Proof
+        steps = tuple(getattr(inner, "steps", ()) or ())
+        shown = tuple((str(s.rule), _expr_display(s.expr)) for s in steps[:MAX_PROOF_STEPS])
+        proved = bool(getattr(proof, "proved", False))
+        residual = getattr(inner, "residual", None)
+        out.append(
+            ProofView(
+                heading=heading,
+                proved=proved,
+                steps=shown,
+                omitted=max(0, len(steps) - MAX_PROOF_STEPS),
+                residual=TeX("") if proved or residual is None else _expr_display(residual),
+            )
+        )
+    return tuple(out)
+
+
+def _all_n(proofs) -> str:
+    if not proofs:
+        return "—"
+    return "proved" if all(getattr(p, "proved", False) for p in proofs) else "not proved"
+
+
+@dataclass(frozen=True)
+class ClaimView:
+    id: str
+    label: TeX
+    title: str
+    holds: bool
+    kind: str
+    statement: TeX
+    verdict: str
+    verdict_summary: str  # "holds for n = 2..8; n/a for n = 1"
+    checked: str  # the n actually decided, as ranges
+    all_n: str
+    cases: tuple[CaseView, ...]
+    uses: tuple[tuple[str, TeX], ...]
+    used_by: tuple[tuple[str, TeX], ...]
+    note: str
+    failure: str  # where it first fails, or ""
+    proofs: tuple[ProofView, ...]
+
+
+def _claim_view(document: Document, result: ClaimResult, used_by) -> ClaimView:
+    claim = result.claim
+    cases = []
+    for case in claim.cases:
+        assignment = _representative(case.label)
+        cases.append(
+            CaseView(
+                label=case.label,
+                condition=TeX(CASE_TEX[case.label]),
+                assignment=TeX(", ".join(f"${k} = {v}$" for k, v in assignment.items())),
+                latex=document_display(case.latex) if case.latex.strip() else TeX(""),
+                sides=tuple(evaluate_side(document, s, assignment) for s in case.sides),
+                steps=_step_views(result, case.label, case.steps),
+            )
+        )
+    failure = ""
+    bad = result.first_failure
+    if bad is not None and bad.first_failure is not None:
+        step = bad.first_failure
+        where = f"case {step.case}, " if claim.kind == "cases" else ""
+        where += f"step {step.step}" if claim.cases[0].steps > 1 else "the equation"
+        failure = f"first failure at n = {bad.n}: {where}"
+    checked = [v.n for v in result.verdicts if v.status != NOT_APPLICABLE]
+    return ClaimView(
+        id=claim.id,
+        label=label(claim.id),
+        title=claim.title,
+        holds=result.holds,
+        kind=claim.kind,
+        statement=document_display(claim.latex),
+        verdict="holds" if result.holds else "FAILS",
+        verdict_summary=_verdict_summary(result),
+        checked=_ranges(checked),
+        all_n=_all_n(result.proofs),
+        cases=tuple(cases),
+        uses=tuple((u, label(u)) for u in claim.uses),
+        used_by=tuple((u, label(u)) for u in used_by),
+        note=claim.note,
+        failure=failure,
+        proofs=_proof_views(claim, result.proofs),
+    )
+
+
+def _setting(document: Document) -> list[tuple[str, TeX]]:
+    """The model's definitions, printed by sympy.latex from the model's symbols."""
+    n, j, k = N_SYMBOL, INDEX["j"], INDEX["k"]
+    e = eps if document.eps else sp.S.Zero
+    L = sp.Symbol("L")
+    rows = [
+        ("The mean", sp.Eq(mu, sp.Sum(x[k], (k, 1, n)) / n, evaluate=False)),
+        (
+            "The standard deviation σ > 0 (population: divide by n"
+            + ("; with ε)" if document.eps else "; no ε)"),
+            sp.Eq(sigma**2, sp.Sum((x[k] - mu) ** 2, (k, 1, n)) / n + e, evaluate=False),
+        ),
+        ("The normalised values", sp.Eq(xhat[j], (x[j] - mu) / sigma, evaluate=False)),
+    ]
+    if document.model == "layer":
+        rows += [
+            ("The layer's output", sp.Eq(y[j], gamma * xhat[j] + beta, evaluate=False)),
+            (
+                "The loss, linear in y with upstream gradient dy",
+                sp.Eq(L, sp.Sum(dy[k] * y[k], (k, 1, n)), evaluate=False),
+            ),
+        ]
+    else:
+        rows.append(
+            (
+                "The loss, linear in x̂ with upstream gradient g",
+                sp.Eq(L, sp.Sum(g[k] * xhat[k], (k, 1, n)), evaluate=False),
+            )
+        )
+    return [(text, TeX(tex(expr))) for text, expr in rows]
+
+
+def _source_name(document: Document) -> str:
+    """The claim file, named the same on every machine."""
+    path = Path(document.path)
+    shipped = Path(__file__).parent / "documents"
+    if path.resolve().parent == shipped.resolve():
+        return f"derive/documents/{path.name}"
+    return path.name
+
+
+def _derivation_view(obj) -> dict | None:
+    if obj is None:
+        return None
+    coefficients = getattr(obj, "coefficients", {}) or {}
+    return {
+        "latex_derived": TeX(getattr(obj, "latex_derived", "")),
+        "latex_document": TeX(getattr(obj, "latex_document", "")),
+        "holds": bool(getattr(obj, "holds", False)),
+        "coefficients": [(str(k), TeX(coefficients[k])) for k in sorted(coefficients, key=str)],
+        "claim": getattr(obj, "claim_id", None),
+    }
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+        block_start_string=r"\BLOCK{",
+        block_end_string="}",
+        variable_start_string=r"\VAR{",
+        variable_end_string="}",
+        comment_start_string=r"\#{",
+        comment_end_string="}",
+        line_comment_prefix="%#",
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+        finalize=_finalize,
+    )
+    env.filters["display"] = lambda latex: display([latex])
+    env.filters["document_display"] = document_display
+    env.filters["code"] = code
+    return env
+
+
+def render_report(result: DocumentResult, *, extras: dict | None = None) -> str:
+    """The LaTeX source of one document's report.
+
+    ``extras`` may hold ``"derivation"``: an object with ``latex_derived``,
+    ``latex_document`` (LaTeX strings), ``holds`` (bool), ``coefficients``
+    (name -> LaTeX) and optionally ``claim_id`` (the claim it is shown
+    beside); without it the section is left out."""
+    extras = extras or {}
+    document = result.document
+    used_by: dict[str, list[str]] = {c.id: [] for c in document.claims}
+    for c in document.claims:
+        for u in c.uses:
+            used_by.setdefault(u, []).append(c.id)
+    claims = [_claim_view(document, r, used_by.get(r.claim.id, [])) for r in result.claims]
+    reasons = []
+    for r in result.claims:
+        for v in r.verdicts:
+            if v.reason and v.reason not in reasons:
+                reasons.append(v.reason)
+    derivation = _derivation_view(extras.get("derivation"))
+    if derivation and derivation["claim"] not in {c.id for c in claims}:
+        derivation["claim"] = None
+    template = _environment().get_template("report.tex.j2")
+    text = template.render(
+        document=document,
+        source=TeX(_source_name(document).replace("\n", " ")),  # in a LaTeX comment
+        ns=_ranges(result.ns),
+        holds=result.holds,
+        setting=_setting(document),
+        claims=claims,
+        failing=[c for c in claims if not c.holds],
+        noted=[c for c in claims if c.note],
+        reasons=reasons,
+        with_proofs=any(c.proofs for c in claims),
+        derivation=derivation,
+        show_n=SHOW_N,
+    )
+    return text.lstrip("\n")
+
+
+def write_reports(
+    results: list[DocumentResult], outdir: Path = Path("reports"), **kw
+) -> list[Path]:
+    """Write ``<outdir>/<document id>.tex`` for each result; ``kw`` goes to
+    ``render_report`` (``extras``, or ``extras_by_id``: document id -> extras)."""
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    by_id = kw.pop("extras_by_id", {}) or {}
+    paths = []
+    for result in results:
+        extras = by_id.get(result.document.id, kw.get("extras"))
+        path = outdir / f"{result.document.id}.tex"
+        write_if_changed(path, render_report(result, extras=extras))
+        paths.append(path)
+    return paths
+
+
+# --------------------------------------------------------------------------- PDFs
+
+# An overfull line wider than this is a layout bug.  TeX reports overruns of a
+# fraction of a point that no reader can see; 3pt (about 1 mm) is the most a
+# line may stick into the margin before it looks wrong on paper.
+OVERFULL_LIMIT_PT = 3.0
+_OVERFULL = re.compile(r"Overfull \\hbox \(([0-9.]+)pt too wide\)[^\n]*")
+
+
+def latexmk_available() -> bool:
+    return shutil.which("latexmk") is not None and shutil.which("pdflatex") is not None
+
+
+def read_log(path) -> str:
+    """A pdflatex log as text (logs may hold bytes of any encoding)."""
+    return Path(path).read_text(encoding="utf-8", errors="replace")
+
+
+def log_problems(log: str, overfull_limit_pt: float = OVERFULL_LIMIT_PT) -> list[str]:
+    """What is wrong in a pdflatex log: errors, undefined references or
+    citations, and overfull lines wider than the limit."""
+    problems = []
+    for line in log.splitlines():
+        if line.startswith("! ") or re.match(r"^[^:\s]+\.tex:\d+: ", line):
+            problems.append(f"error: {line}")
+        elif "undefined" in line and ("Reference" in line or "Citation" in line):
+            problems.append(f"undefined: {line}")
+        elif "There were undefined references" in line:
+            problems.append(f"undefined: {line}")
+    for m in _OVERFULL.finditer(log):
+        if float(m.group(1)) > overfull_limit_pt:
+            problems.append(f"overfull: {m.group(0)}")
+    return problems
+
+
+def build_pdfs(tex_paths, build_dir: Path = Path("reports/_build")) -> list[Path]:
+    """Compile each ``.tex`` with latexmk (pdflatex) into ``build_dir`` and copy
+    the PDF beside its source; returns the PDFs' paths.
+
+    Raises ReportBuildError when latexmk is missing or a file does not compile
+    (with the log's first errors)."""
+    if not latexmk_available():
+        raise ReportBuildError(
+            "latexmk and pdflatex are needed to build the PDF reports; on Debian/Ubuntu: "
+            f"apt-get install {PDFLATEX_DEBIAN_PACKAGES}"
+        )
+    build_dir = Path(build_dir)
+    build_dir.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, SOURCE_DATE_EPOCH="0", FORCE_SOURCE_DATE="1")
+    out = []
+    for tex in map(Path, tex_paths):
+        cmd = [
+            "latexmk",
+            "-pdf",
+            "-interaction=nonstopmode",
+            "-halt-on-error",
+            "-file-line-error",
+            f"-outdir={build_dir.resolve()}",
+            tex.name,
+        ]
+        proc = subprocess.run(
+            cmd,
+            cwd=tex.parent,
+            env=env,
+            capture_output=True,
+            encoding="utf-8",
+            errors="replace",
+            check=False,
+        )
+        log_path = build_dir / f"{tex.stem}.log"
+        pdf = build_dir / f"{tex.stem}.pdf"
+        if proc.returncode != 0 or not pdf.exists():
+            log = read_log(log_path) if log_path.exists() else proc.stdout
+            errors = [p for p in log_problems(log) if p.startswith("error")][:5]
+            raise ReportBuildError(
+                f"{tex}: latexmk failed (exit {proc.returncode}); see {log_path}\n"
+                + "\n".join(errors or proc.stdout.splitlines()[-10:])
+            )
+        target = tex.with_suffix(".pdf")
+        shutil.copyfile(pdf, target)
+        out.append(target)
+    return out
+
+
+def main(argv=None) -> int:
+    """``python -m derive.report [FILE.tex ...]``: build PDFs (default reports/*.tex)."""
+    args = sys.argv[1:] if argv is None else argv
+    paths = [Path(a) for a in args] or sorted(Path("reports").glob("*.tex"))
+    if not paths:
+        print("error: no .tex reports to build (run make first)", file=sys.stderr)
+        return 2
+    try:
+        for pdf in build_pdfs(paths):
+            print(pdf)
+    except ReportBuildError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
