@@ -21,7 +21,7 @@ from pathlib import Path
 from .language import CASES, LanguageError, parse
 from .model import KINDS, Model, ModelError
 
-DOCUMENT_KEYS = {"id", "title", "citation", "model", "eps", "description"}
+DOCUMENT_KEYS = {"id", "title", "citation", "model", "eps", "description", "closed_form"}
 CLAIM_KEYS = {"id", "title", "latex", "for", "lhs", "rhs", "steps", "cases", "uses", "note"}
 CASE_KEYS = {"for", "lhs", "rhs", "steps", "latex"}
 
@@ -69,6 +69,7 @@ class Document:
     eps: bool
     claims: tuple[Claim, ...]
     description: str = ""
+    closed_form: str = ""  # id of the claim the derived closed form is compared with
 
     def model_for(self, n) -> Model:
         return Model(n, kind=self.model, with_eps=self.eps)
@@ -136,7 +137,12 @@ def from_dict(data: dict, path="<memory>") -> Document:
         eps=eps,
         claims=tuple(claims),
         description=doc.get("description", ""),
+        closed_form=doc.get("closed_form", ""),
     )
+    if document.closed_form and document.closed_form not in seen:
+        raise ClaimFileError(
+            path, None, "document.closed_form", f"unknown claim id {document.closed_form!r}"
+        )
     _check_sides(document)
     return document
 

@@ -14,7 +14,10 @@ from pathlib import Path
 from .claims import ClaimFileError, load
 from .verify import FAILS, HOLDS, NOT_APPLICABLE, ClaimResult, VerifierError, verify_document
 
-DOCUMENTS = Path(__file__).parent / "documents"
+ROOT = Path(__file__).resolve().parent.parent
+DOCUMENTS = ROOT / "derive" / "documents"
+REPORTS = ROOT / "reports"
+GENERATED = ROOT / "derive" / "generated"
 EXIT_OK, EXIT_FAIL, EXIT_BAD_INPUT = 0, 1, 2
 
 
@@ -121,11 +124,70 @@ def cmd_verify(args) -> int:
 
 
 def cmd_build(args) -> int:
-    """What `make` runs: verify every shipped document and regenerate its outputs."""
-    args.files = []
-    args.full = False
-    args.all_n = True
-    return cmd_verify(args)
+    """What `make` runs: verify every shipped document (for the given n and for
+    all n), derive its closed form, and regenerate reports/ and derive/generated/.
+
+    Reports are written even when a claim fails: they show the failure."""
+    from types import SimpleNamespace
+
+    from . import codegen, report
+    from .derivation import DerivationError, derive_closed_form
+
+    try:
+        documents = [load(f) for f in shipped_documents()]
+        results = [verify_document(doc, args.n, all_n=True) for doc in documents]
+    except (ClaimFileError, VerifierError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    ok = True
+    extras = {}
+    for doc, result in zip(documents, results, strict=True):
+        print_result(result, sys.stdout)
+        ok = ok and result.holds
+        if doc.closed_form:
+            try:
+                d = derive_closed_form(doc)
+            except DerivationError as exc:
+                print(f"error: {doc.path}: {exc}", file=sys.stderr)
+                ok = False
+                continue
+            print(
+                f"  derived closed form ({'equals' if d.holds else 'DIFFERS from'} "
+                f"{doc.closed_form}): {d.text}"
+            )
+            ok = ok and d.holds
+            extras[doc.id] = {
+                "derivation": SimpleNamespace(
+                    latex_derived=d.latex_derived,
+                    latex_document=d.latex_document,
+                    holds=d.holds,
+                    coefficients=d.coefficients_latex,
+                    claim_id=d.claim_id,
+                )
+            }
+    for path in report.write_reports(results, REPORTS, extras_by_id=extras):
+        print(f"wrote {path.relative_to(ROOT)}")
+    try:
+        for path in codegen.write_generated(GENERATED):
+            print(f"wrote {path.relative_to(ROOT)}")
+    except codegen.CodegenError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        ok = False
+    if report.latexmk_available():
+        try:
+            for path in report.build_pdfs(sorted(REPORTS.glob("*.tex")), REPORTS / "_build"):
+                print(f"built {path.relative_to(ROOT)}")
+        except report.ReportBuildError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            ok = False
+    else:
+        print(
+            "note: latexmk not found, PDFs not built "
+            f"(apt-get install {report.PDFLATEX_DEBIAN_PACKAGES})",
+            file=sys.stderr,
+        )
+    print("build: all claims hold" if ok else "build: some claims FAIL")
+    return EXIT_OK if ok else EXIT_FAIL
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -38,6 +38,21 @@ class DerivationError(RuntimeError):
     pass
 
 
+# Stand-ins used only to print the derived form.
+_SIGMA_SHOWN = sp.Symbol("sigma", positive=True)
+_XHAT_I = sp.Symbol(r"\hat{x}_i")
+_UP_XHAT = {
+    "i": sp.Symbol("g_i"),
+    "sum": sp.Symbol(r"{\textstyle\sum_j} g_j"),
+    "xsum": sp.Symbol(r"{\textstyle\sum_j} \hat{x}_j g_j"),
+}
+_UP_LAYER = {
+    "i": sp.Symbol(r"\gamma\, dy_i"),
+    "sum": sp.Symbol(r"\gamma {\textstyle\sum_j} dy_j"),
+    "xsum": sp.Symbol(r"\gamma {\textstyle\sum_j} \hat{x}_j dy_j"),
+}
+
+
 @dataclass(frozen=True)
 class Derivation:
     coefficients: dict  # "alpha" | "beta" | "gamma" -> expression in n
@@ -45,10 +60,46 @@ class Derivation:
     text: str  # the derived form in the claim language
     claim: Claim  # direct derivative = derived form = the document's (F)
     result: ClaimResult
+    document_latex: str  # the target claim as the document writes it
 
     @property
     def holds(self) -> bool:
         return self.result.holds and self.result.proved_all_n
+
+    # -- what the report shows -------------------------------------------
+    @property
+    def claim_id(self) -> str:
+        return self.claim.uses[0]
+
+    @property
+    def latex_derived(self) -> str:
+        """The derived form, with the sums as the reader writes them."""
+        up = _UP_LAYER if self.claim.cases[0].sides[1].count("dy[") else _UP_XHAT
+        a, b, c = (self.coefficients[k] for k in ("alpha", "beta", "gamma"))
+        # over a common denominator, in the document's term order
+        common = sp.lcm_list([sp.denom(a), sp.denom(b), sp.denom(c)])
+        parts = ((a, (up["i"],)), (b, (up["sum"],)), (c, (_XHAT_I, up["xsum"])))
+        terms = [_term(sp.expand(k * common), factors) for k, factors in parts]
+        numerator = sp.latex(sp.Add(*terms, evaluate=False), order="none")
+        expr_latex = rf"\frac{{{numerator}}}{{{sp.latex(common * _SIGMA_SHOWN)}}}"
+        return r"\frac{\partial L}{\partial x_i} = " + expr_latex
+
+    @property
+    def latex_document(self) -> str:
+        return self.document_latex
+
+    @property
+    def coefficients_latex(self) -> dict:
+        return {k: sp.latex(v) for k, v in self.coefficients.items()}
+
+
+def _term(coefficient, factors):
+    """coefficient * factors, kept in the written order for printing."""
+    if coefficient == 1:
+        return sp.Mul(*factors, evaluate=False)
+    if coefficient == -1:
+        return sp.Mul(-1, *factors, evaluate=False)
+    return sp.Mul(coefficient, *factors, evaluate=False)
 
 
 def solve_coefficients(document: Document, n: int) -> tuple:
@@ -94,8 +145,12 @@ def interpolate_in_n(values: dict) -> sp.Expr:
     raise DerivationError(f"no low-degree rational function of n fits {points}")
 
 
-def derive_closed_form(document: Document, target: str = "closed-form", ns=None) -> Derivation:
-    """Find the closed form from the direct derivative and verify it against claim `target`."""
+def derive_closed_form(document: Document, target: str | None = None, ns=None) -> Derivation:
+    """Find the closed form from the direct derivative and verify it against the
+    claim `target` (default: the document's `closed_form`)."""
+    target = target or document.closed_form
+    if not target:
+        raise DerivationError(f"{document.path}: no closed_form claim to derive")
     ns = tuple(ns or DERIVATION_NS)
     per_n = {n: solve_coefficients(document, n) for n in ns}
     names = ("alpha", "beta", "gamma")
@@ -103,11 +158,12 @@ def derive_closed_form(document: Document, target: str = "closed-form", ns=None)
         name: interpolate_in_n({n: per_n[n][k] for n in ns}) for k, name in enumerate(names)
     }
     up = "g[{0}]" if document.model == "xhat" else "gamma*dy[{0}]"
-    a, b, c = (f"({sp.sstr(coefficients[name])})" for name in names)
-    text = (
-        f"({a}*{up.format('i')} + {b}*sum({up.format('j')}, j)"
-        f" + {c}*xhat[i]*sum(xhat[j]*{up.format('j')}, j))/sigma"
+    terms = (
+        (coefficients["alpha"], up.format("i")),
+        (coefficients["beta"], f"sum({up.format('j')}, j)"),
+        (coefficients["gamma"], f"xhat[i]*sum(xhat[j]*{up.format('j')}, j)"),
     )
+    text = "(" + " + ".join(f"({sp.sstr(k)})*{t}" if k != 1 else t for k, t in terms) + ")/sigma"
     target_claim = document.claim(target)
     (case,) = target_claim.cases
     claim = Claim(
@@ -124,4 +180,4 @@ def derive_closed_form(document: Document, target: str = "closed-form", ns=None)
         model = document.model_for(n)
         verdicts.append(check_claim(claim, model, Algebra(model)))
     result = ClaimResult(claim, tuple(verdicts), prove_claim_all_n(claim, document))
-    return Derivation(coefficients, per_n, text, claim, result)
+    return Derivation(coefficients, per_n, text, claim, result, target_claim.latex)

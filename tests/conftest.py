@@ -34,8 +34,10 @@ def mutate(claim_id: str, field: str, old: str, new: str, *, case: int | None = 
 
 
 def only(data: dict, *claim_ids: str) -> dict:
-    """Keep only the named claims (and drop `uses` pointing elsewhere)."""
+    """Keep only the named claims (and drop references to the others)."""
     data["claims"] = [c for c in data["claims"] if c["id"] in claim_ids]
+    if data["document"].get("closed_form") not in claim_ids:
+        data["document"].pop("closed_form", None)
     for c in data["claims"]:
         c["uses"] = [u for u in c.get("uses", []) if u in claim_ids]
     return data
