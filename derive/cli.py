@@ -12,7 +12,15 @@ import sys
 from pathlib import Path
 
 from .claims import ClaimFileError, load
-from .verify import FAILS, HOLDS, NOT_APPLICABLE, ClaimResult, VerifierError, verify_document
+from .verify import (
+    FAILS,
+    HOLDS,
+    NOT_APPLICABLE,
+    ClaimResult,
+    VerifierError,
+    format_ns,
+    verify_document,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCUMENTS = ROOT / "derive" / "documents"
@@ -55,21 +63,8 @@ def summarize(result: ClaimResult) -> str:
     for status in (HOLDS, NOT_APPLICABLE, FAILS):
         ns = [v.n for v in result.verdicts if v.status == status]
         if ns:
-            parts.append(f"{status} for n = {_ranges(ns)}")
+            parts.append(f"{status} for n = {format_ns(ns)}")
     return "; ".join(parts)
-
-
-def _ranges(ns: list[int]) -> str:
-    ns = sorted(ns)
-    out, start, prev = [], ns[0], ns[0]
-    for v in ns[1:] + [None]:
-        if v is not None and v == prev + 1:
-            prev = v
-            continue
-        out.append(str(start) if start == prev else f"{start}..{prev}")
-        if v is not None:
-            start = prev = v
-    return ", ".join(out)
 
 
 def print_result(doc_result, out) -> None:

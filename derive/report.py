@@ -37,7 +37,7 @@ from .claims import Claim, Document
 from .files import write_if_changed
 from .language import CASES, LanguageError, parse
 from .model import INDEX, N_SYMBOL, ModelError, beta, dy, eps, g, gamma, mu, sigma, x, xhat, y
-from .verify import FAILS, HOLDS, NOT_APPLICABLE, ClaimResult, DocumentResult
+from .verify import FAILS, HOLDS, NOT_APPLICABLE, ClaimResult, DocumentResult, format_ns
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -342,21 +342,6 @@ def document_display(latex: str) -> TeX:
 # --------------------------------------------------------------------------- view model
 
 
-def _ranges(ns) -> str:
-    ns = sorted(ns)
-    if not ns:
-        return "none"
-    out, start, prev = [], ns[0], ns[0]
-    for v in [*ns[1:], None]:
-        if v is not None and v == prev + 1:
-            prev = v
-            continue
-        out.append(str(start) if start == prev else f"{start}..{prev}")
-        if v is not None:
-            start = prev = v
-    return ", ".join(out)
-
-
 def _representative(label_: str) -> dict[str, int]:
     free, relation = CASES[label_]
     if relation == "eq":
@@ -431,9 +416,9 @@ def _step_views(result: ClaimResult, case_label: str, steps: int) -> tuple[StepV
                         cx = s.counterexample
         parts = []
         if good:
-            parts.append(f"holds for n = {_ranges(good)}")
+            parts.append(f"holds for n = {format_ns(good)}")
         if bad:
-            parts.append(f"FAILS for n = {_ranges(bad)}")
+            parts.append(f"FAILS for n = {format_ns(bad)}")
         out.append(StepView(k, "; ".join(parts) or "not checked", not bad, cx))
     return tuple(out)
 
@@ -443,7 +428,7 @@ def _verdict_summary(result: ClaimResult) -> str:
     for status in (HOLDS, FAILS, NOT_APPLICABLE):
         ns = [v.n for v in result.verdicts if v.status == status]
         if ns:
-            parts.append(f"{VERDICT_TEXT[status]} for n = {_ranges(ns)}")
+            parts.append(f"{VERDICT_TEXT[status]} for n = {format_ns(ns)}")
     return "; ".join(parts)
 
 
@@ -556,7 +541,7 @@ def _claim_view(document: Document, result: ClaimResult, used_by) -> ClaimView:
         statement=document_display(claim.latex),
         verdict="holds" if result.holds else "FAILS",
         verdict_summary=_verdict_summary(result),
-        checked=_ranges(checked),
+        checked=format_ns(checked),
         all_n=_all_n(result.proofs),
         cases=tuple(cases),
         uses=tuple((u, label(u)) for u in claim.uses),
@@ -670,7 +655,7 @@ def render_report(result: DocumentResult, *, extras: dict | None = None) -> str:
     text = template.render(
         document=document,
         source=TeX(_source_name(document).replace("\n", " ")),  # in a LaTeX comment
-        ns=_ranges(result.ns),
+        ns=format_ns(result.ns),
         holds=result.holds,
         setting=_setting(document),
         claims=claims,

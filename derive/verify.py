@@ -125,6 +125,22 @@ class DocumentResult:
         return all(c.holds for c in self.claims)
 
 
+def format_ns(ns) -> str:
+    """[2, 3, 4, 8] -> '2..4, 8'."""
+    ns = sorted(ns)
+    if not ns:
+        return "none"
+    out, start, prev = [], ns[0], ns[0]
+    for v in [*ns[1:], None]:
+        if v is not None and v == prev + 1:
+            prev = v
+            continue
+        out.append(str(start) if start == prev else f"{start}..{prev}")
+        if v is not None:
+            start = prev = v
+    return ", ".join(out)
+
+
 def not_applicable_reason(model: Model) -> str:
     if model.n == 1 and not model.with_eps:
         return "n = 1: a single value has σ = 0, so x̂ = (x − μ)/σ is undefined"
