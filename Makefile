@@ -38,6 +38,12 @@ check-generated: all ## fail if regenerated files differ from what is committed
 	git diff --exit-code -- reports derive/generated
 	test -z "$$(git status --porcelain --untracked-files=all -- reports derive/generated)"
 
+pdf: all ## build reports/*.pdf from reports/*.tex with latexmk (fails when TeX is missing)
+	$(PY) -m derive.report
+
+bench: $(VENV)/.test-installed ## time verification and the backward against their baselines (BENCH_ARGS=--quick)
+	$(PY) benchmarks/bench.py $(BENCH_ARGS)
+
 clean: ## remove the virtual environment and build folders
 	rm -rf $(VENV) reports/_build .pytest_cache .ruff_cache
 

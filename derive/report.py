@@ -66,7 +66,7 @@ CASE_TEX = {
 
 PDFLATEX_DEBIAN_PACKAGES = (
     "latexmk texlive-latex-base texlive-latex-recommended "
-    "texlive-latex-extra texlive-fonts-recommended"
+    "texlive-latex-extra texlive-fonts-recommended texlive-pictures"
 )
 
 
@@ -606,9 +606,11 @@ def _derivation_view(obj) -> dict | None:
     }
 
 
-def _environment() -> jinja2.Environment:
+def latex_environment(template_dir=TEMPLATES, finalize=_finalize) -> jinja2.Environment:
+    """jinja2 for LaTeX: \\BLOCK{...}, \\VAR{...} and %# comments, so TeX's braces
+    never fight the template; every value passes through ``finalize``."""
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+        loader=jinja2.FileSystemLoader(str(template_dir)),
         block_start_string=r"\BLOCK{",
         block_end_string="}",
         variable_start_string=r"\VAR{",
@@ -621,7 +623,7 @@ def _environment() -> jinja2.Environment:
         autoescape=False,
         keep_trailing_newline=True,
         undefined=jinja2.StrictUndefined,
-        finalize=_finalize,
+        finalize=finalize,
     )
     env.filters["display"] = lambda latex: display([latex])
     env.filters["document_display"] = document_display
@@ -651,7 +653,7 @@ def render_report(result: DocumentResult, *, extras: dict | None = None) -> str:
     derivation = _derivation_view(extras.get("derivation"))
     if derivation and derivation["claim"] not in {c.id for c in claims}:
         derivation["claim"] = None
-    template = _environment().get_template("report.tex.j2")
+    template = latex_environment().get_template("report.tex.j2")
     text = template.render(
         document=document,
         source=TeX(_source_name(document).replace("\n", " ")),  # in a LaTeX comment

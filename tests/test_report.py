@@ -177,7 +177,7 @@ def test_escape_tex():
     assert report.escape_tex("σ = 0, so x̂ − μ") == r"$\sigma$ = 0, so $\hat{x}$ $-$ $\mu$"
     assert report.escape_tex("☃") == r"\textsc{u+2603}"  # never dropped, never an error
     # a plain string from the template is escaped; TeX is not
-    env = report._environment()
+    env = report.latex_environment()
     assert env.from_string(r"\VAR{a} \VAR{b}").render(a="50%", b=report.TeX("50\\%")) == (
         r"50\% 50\%"
     )
