@@ -141,19 +141,12 @@ class Model:
 
     def expand_once(self, e, keep=()):
         """Replace explicit nodes by their one-level definitions (not those in keep)."""
-
-        def is_node(a):
-            return a not in keep and self._explicit(a) is not None
-
-        return e.replace(is_node, self._explicit)
+        return e.replace(_explicit_node(keep), self._explicit)
 
     def expand_full(self, e, keep=()):
         """Expand explicit nodes until only variables, mu, sigma, sigma_p (and keep) remain."""
-        while True:
-            new = self.expand_once(e, keep)
-            if new == e:
-                return e
-            e = new
+        is_node = _explicit_node(keep)
+        return e.replace(is_node, lambda a: self.expand_full(self._explicit(a), keep))
 
     # -- derivatives -------------------------------------------------------
     def _implicit_local(self, node, v):
@@ -197,13 +190,21 @@ class Model:
 
     # -- evaluation --------------------------------------------------------
     def to_graph(self, e):
-        """Everything in terms of x, upstream, mu and sigma (route C's p = x − μ)."""
-        e = self.expand_full(e)
-        e = e.replace(
-            lambda a: isinstance(a, Indexed) and a.base == p,
-            lambda a: x[a.indices[0]] - mu,
-        )
-        return e.xreplace({sigma_p: sigma})
+        """Everything in terms of x, upstream, mu and sigma (route C's p = x − μ),
+        in one pass over the expression."""
+        is_node = _explicit_node(())
+
+        def is_target(a):
+            return is_node(a) or a is sigma_p or (isinstance(a, Indexed) and a.base == p)
+
+        def graph(a):
+            if a == sigma_p:
+                return sigma
+            if isinstance(a, Indexed) and a.base == p:
+                return x[a.indices[0]] - mu
+            return self.to_graph(self._explicit(a))
+
+        return e.replace(is_target, graph)
 
     def to_x(self, e):
         """Concrete n only: mu replaced by the mean; sigma stays, with
@@ -218,6 +219,17 @@ class Model:
     def sigma_squared(self):
         """var + eps as a function of x alone."""
         return self._defs[sigma].xreplace({mu: self.mean})
+
+
+def _explicit_node(keep):
+    """A cheap test for the nodes expand_* replaces (xhat[j], y[j], L, L_p)."""
+
+    def is_node(a):
+        if a.is_Symbol:  # identity: Symbols are interned, and == is slow on big trees
+            return (a is L or a is Lp) and a not in keep
+        return isinstance(a, Indexed) and a.base in (xhat, y) and a not in keep
+
+    return is_node
 
 
 def _check_variable(v):

@@ -175,7 +175,10 @@ def assignments(label: str, n: int, *, full: bool):
 
 class Algebra:
     """Exact arithmetic for one concrete model: the field Q(sigma, variables)
-    and reduction modulo sigma**2 == var + eps."""
+    and reduction modulo sigma**2 == var + eps.
+
+    Sides arrive in graph form (variables, mu, sigma): mu is the mean by
+    definition, and sigma an algebraic element with sigma**2 == var + eps."""
 
     def __init__(self, model: Model, seed=0):
         if model.symbolic:
@@ -189,66 +192,46 @@ class Algebra:
         if model.with_eps:
             variables.append(eps)
         self.variables = variables
-        # free_symbols of x[1] includes the label x itself
-        self.labels = {v.base.label for v in variables if isinstance(v, sp.Indexed)}
         self.var_expr = model.sigma_squared
         # Exact work happens in centred coordinates x_c = m + d_c (c < n),
         # x_n = m - Σ d_c: an invertible linear change of variables, so an
-        # identity in x is an identity in (m, d), but x_c - mean collapses to
-        # d_c and products of deviations stay O(n) terms instead of O(n²).
-        m = sp.Symbol("m_centre")
-        d = [sp.Symbol(f"d_{c}") for c in range(1, n)]
+        # identity in x is an identity in (m, d); the mean is exactly m, and
+        # products of deviations stay O(n) terms instead of O(n²).
         xs = [x[c] for c in range(1, n + 1)]
-        others = {v: sp.Symbol(_name(v)) for v in variables if v not in xs}
-        self.exact_map = {
-            **others,
-            **dict(zip(xs, [m + dc for dc in d] + [m - sp.Add(*d)], strict=True)),
-        }
-        self.field, *_ = make_field([sigma, m, *d, *others.values()], QQ)
-        self.relation = self.field.ring(
-            sp.expand(sigma**2 - self.var_expr.xreplace(self.exact_map))
-        )
+        others = [v for v in variables if v not in xs]
+        names = ["m_centre", *(f"d_{c}" for c in range(1, n)), *map(_name, others)]
+        self.field, s_gen, m_gen, *gens = make_field(["sigma", *names], QQ)
+        ring = self.field.ring
+        d_gens, other_gens = gens[: n - 1], gens[n - 1 :]
+        centred = [m_gen + dc for dc in d_gens] + [m_gen - sum(d_gens, self.field.zero)]
+        self.atoms = {v: ring(e.numer) for v, e in zip(xs, centred, strict=True)}
+        self.atoms.update({v: e.numer for v, e in zip(others, other_gens, strict=True)})
+        self.atoms.update({sigma: s_gen.numer, mu: m_gen.numer})
+        self.sigma_gen = s_gen.numer
+        var_num, var_den = self._to_ring(self.var_expr, {})
+        if not var_den.is_ground:
+            raise VerifierError("var + eps must be a polynomial in the inputs")
+        self.var_form = (var_num, var_den)
+        self.relation = var_den * self.sigma_gen**2 - var_num
         self.spot_rng = random.Random(f"spot/{n}/{seed}")
         self.spot_point = self.random_point(self.spot_rng)
         self._sides = {}
 
-    def prepare(self, expr):
-        """Any square root of var + eps becomes a power of sigma; nothing but the
-        variables and sigma may remain."""
-
-        def is_root(a):
-            return a.is_Pow and a.exp.is_Rational and a.exp.q == 2
-
-        def to_sigma(a):
-            if sp.cancel(a.base - self.var_expr) != 0:
-                raise VerifierError(f"cannot decide: sqrt({a.base}) is not σ = sqrt(var + eps)")
-            return sigma ** (2 * a.exp)
-
-        expr = expr.replace(is_root, to_sigma)
-        stray = expr.free_symbols - {sigma, *self.variables, *self.labels}
-        if stray:
-            raise VerifierError(f"unexpected symbols {sorted(map(str, stray))} after evaluation")
-        return expr
-
     def side(self, text: str, assignment: dict):
-        """A claim side: (prepared expression, ring form, value at the spot point).
+        """A claim side: (expression in graph form, ring form, value at the spot point).
 
         Computed once per model: claims share sides (the direct derivative,
         the closed form), so the cache saves most of the parsing and
         differentiation."""
         key = (text, tuple(sorted(assignment.items())))
         if key not in self._sides:
-            prepared = self.prepare(self.model.to_x(parse(text, self.model, assignment)))
-            self._sides[key] = (
-                prepared,
-                self.ring_form(prepared),
-                self.evaluate(prepared, self.spot_point),
-            )
+            expr = self.model.to_graph(parse(text, self.model, assignment))
+            self._sides[key] = expr, self.ring_form(expr), self.evaluate(expr, self.spot_point)
         return self._sides[key]
 
-    def ring_form(self, prepared):
-        """(numerator, denominator) of a prepared side, in centred coordinates."""
-        return self._to_ring(prepared.xreplace(self.exact_map))
+    def ring_form(self, expr):
+        """(numerator, denominator) of expr in Q[sigma, m, d, ...]."""
+        return self._to_ring(expr, {})
 
     def equal(self, a, b) -> bool:
         """Two ring forms agree modulo sigma**2 == var + eps."""
@@ -257,27 +240,33 @@ class Algebra:
         return num.rem([self.relation]) == 0
 
     def is_zero(self, expr) -> bool:
-        return self.equal(self.ring_form(self.prepare(expr)), self.ring_form(sp.S.Zero))
+        num, _ = self.ring_form(expr)
+        return num.rem([self.relation]) == 0
 
     def polynomial(self, expr) -> dict:
         """A polynomial expr reduced modulo the relation: {monomial: coefficient}."""
-        num, den = self.ring_form(self.prepare(expr))
+        num, den = self.ring_form(expr)
         if not den.is_ground:
             raise VerifierError(f"expected a polynomial in σ and the inputs, got {expr}")
         reduced = num.rem([self.relation])
         return {m: sp.Rational(c) / sp.Rational(den.LC) for m, c in reduced.terms()}
 
-    def _to_ring(self, e):
-        """e as numerator/denominator in Q[sigma, variables].
+    def _to_ring(self, e, memo):
+        """e as numerator/denominator in Q[sigma, m, d, ...].
 
         The field's own conversion cancels a gcd after every addition; our
         denominators are almost always monomials (powers of sigma, integers),
-        so adding over their lcm is exact and far cheaper."""
+        so adding over their lcm is exact and far cheaper. Repeated subtrees
+        (the mean, a deviation) are converted once."""
+        if e in memo:
+            return memo[e]
         ring = self.field.ring
-        if e.is_Add:
-            num, den = self._to_ring(e.args[0])
+        if e in self.atoms:
+            out = self.atoms[e], ring.one
+        elif e.is_Add:
+            num, den = self._to_ring(e.args[0], memo)
             for arg in e.args[1:]:
-                a, b = self._to_ring(arg)
+                a, b = self._to_ring(arg, memo)
                 if b == den:
                     num = num + a
                 elif len(b) == 1 and len(den) == 1:
@@ -286,22 +275,35 @@ class Algebra:
                     den = lcm
                 else:
                     num, den = num * b + a * den, den * b
-            return num, den
-        if e.is_Mul:
+            out = num, den
+        elif e.is_Mul:
             num, den = ring.one, ring.one
             for arg in e.args:
-                a, b = self._to_ring(arg)
+                a, b = self._to_ring(arg, memo)
                 num, den = num * a, den * b
-            return num, den
-        if e.is_Pow and e.exp.is_Integer:
-            a, b = self._to_ring(e.base)
+            out = num, den
+        elif e.is_Pow and e.exp.is_Integer:
+            a, b = self._to_ring(e.base, memo)
             k = int(e.exp)
-            return (a**k, b**k) if k >= 0 else (b ** (-k), a ** (-k))
-        if e.is_Rational:
-            return ring(e), ring.one
-        if e.is_Symbol:
-            return ring(e), ring.one
-        raise VerifierError(f"cannot decide: {e} is not a rational function of σ and the inputs")
+            out = (a**k, b**k) if k >= 0 else (b ** (-k), a ** (-k))
+        elif e.is_Pow and e.exp.is_Rational and e.exp.q == 2:
+            out = self._root(e, memo)
+        elif e.is_Rational:
+            out = ring(e), ring.one
+        else:
+            raise VerifierError(
+                f"cannot decide: {e} is not a rational function of σ and the inputs"
+            )
+        memo[e] = out
+        return out
+
+    def _root(self, e, memo):
+        """(var + eps)**(k/2) is sigma**k; any other square root is undecidable here."""
+        if not self.equal(self._to_ring(e.base, memo), self.var_form):
+            raise VerifierError(f"cannot decide: sqrt({e.base}) is not σ = sqrt(var + eps)")
+        k = int(2 * e.exp)
+        ring = self.field.ring
+        return (self.sigma_gen**k, ring.one) if k >= 0 else (ring.one, self.sigma_gen ** (-k))
 
     # -- numeric second opinion -----------------------------------------
     def random_point(self, rng: random.Random) -> dict:
@@ -316,20 +318,22 @@ class Algebra:
             if len(set(xs)) > 1 or self.model.with_eps:
                 return pt
 
-    def evaluate(self, prepared, point: dict):
-        """A prepared expression at a point, in SPOT_DPS digits; None where it
-        is undefined there.
+    def evaluate(self, expr, point: dict):
+        """expr (graph form) at a point, in SPOT_DPS digits; None where it is
+        undefined there.
 
         A plain recursive evaluation of the expression tree in the original
-        variables, sharing nothing with the exact reduction above."""
+        variables, with μ and σ computed from x: it shares nothing with the
+        exact reduction above."""
         with mpmath.workdps(SPOT_DPS):
             values = {v: mpmath.mpf(q.numerator) / q.denominator for v, q in point.items()}
-            var = _mp_eval(self.var_expr, values)
+            values[mu] = _mp_eval(self.model.mean, values, {})
+            var = _mp_eval(self.var_expr, values, {})
             if var <= 0:
                 return None
             values[sigma] = mpmath.sqrt(var)
             try:
-                return _mp_eval(prepared, values)
+                return _mp_eval(expr, values, {})
             except ZeroDivisionError:
                 return None
 
@@ -361,27 +365,32 @@ def _monomial_lcm(a, b):
     return tuple(max(p, q) for p, q in zip(a, b, strict=True))
 
 
-def _mp_eval(e, values):
+def _mp_eval(e, values, memo):
+    if e in values:
+        return values[e]
+    if e in memo:
+        return memo[e]
     if e.is_Add:
-        return mpmath.fsum(_mp_eval(a, values) for a in e.args)
-    if e.is_Mul:
+        out = mpmath.fsum(_mp_eval(a, values, memo) for a in e.args)
+    elif e.is_Mul:
         out = mpmath.mpf(1)
         for a in e.args:
-            out *= _mp_eval(a, values)
-        return out
-    if e.is_Pow:
-        base = _mp_eval(e.base, values)
+            out *= _mp_eval(a, values, memo)
+    elif e.is_Pow:
+        base = _mp_eval(e.base, values, memo)
         if e.exp.is_Integer:
             k = int(e.exp)
             if k < 0 and base == 0:
                 raise ZeroDivisionError
-            return base**k
-        return mpmath.power(base, _mp_eval(e.exp, values))
-    if e.is_Rational:
-        return mpmath.mpf(e.p) / e.q
-    if e in values:
-        return values[e]
-    raise VerifierError(f"cannot evaluate {e} numerically")
+            out = base**k
+        else:
+            out = mpmath.power(base, _mp_eval(e.exp, values, memo))
+    elif e.is_Rational:
+        out = mpmath.mpf(e.p) / e.q
+    else:
+        raise VerifierError(f"cannot evaluate {e} numerically")
+    memo[e] = out
+    return out
 
 
 def _name(v) -> str:
