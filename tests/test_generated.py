@@ -260,17 +260,49 @@ def test_xhat_backward_matches_torch_autograd():
     assert rel_err(xhat_backward(g, xa), tx.grad.numpy()) < RTOL64
 
 
-def test_large_blocks_and_channel_split(monkeypatch):
-    """Rows longer than a block are split by channel; the result must not change."""
+@pytest.mark.parametrize(
+    ("shape", "settings"),
+    [
+        # channel groups: two channels (all rows) at a time, the last group shorter
+        ((3, 5, 7, 3), {"_GROUP_BYTES": 3 * 21 * 8 * 2, "_RUN_BYTES": 8}),
+        ((9, 5), {"_GROUP_BYTES": 9 * 8 * 2, "_RUN_BYTES": 8}),
+        # two passes: no group fits; rows longer than a block are split by channel
+        ((3, 5, 7, 3), {"_GROUP_BYTES": 0, "_BLOCK_BYTES": 8 * 21 * 2}),
+        # two passes: several rows to a block
+        ((9, 5), {"_GROUP_BYTES": 0, "_BLOCK_BYTES": 8 * 5 * 2}),
+        # groups too narrow for a contiguous run: two passes
+        ((9, 5), {"_GROUP_BYTES": 9 * 8, "_RUN_BYTES": 16, "_BLOCK_BYTES": 8 * 5 * 4}),
+    ],
+)
+def test_channel_groups_and_blocks_agree(monkeypatch, shape, settings):
+    """Every way of cutting x into groups or blocks gives the same result as one group."""
     import derive.generated.batchnorm as bn
 
-    xa, dya, gamma, beta = make_inputs((3, 5, 7, 3), np.float64, seed=5)
+    xa, dya, gamma, beta = make_inputs(shape, np.float64, seed=5)
     _, mean, invstd = batchnorm_forward(xa, gamma, beta, EPS)
+    assert bn._channel_groups(xa.reshape(shape[0], shape[1], -1).shape, 8) is not None
     whole = batchnorm_backward(dya, xa, gamma, mean, invstd)
-    monkeypatch.setattr(bn, "_BLOCK_BYTES", 8 * 21 * 2)  # two channels of one row
+    for name, value in settings.items():
+        monkeypatch.setattr(bn, name, value)
     split = batchnorm_backward(dya, xa, gamma, mean, invstd)
     for a, b in zip(whole, split, strict=True):
         assert rel_err(b, a) < RTOL64
+    ref, dgamma, dbeta = ref_backward(dya, xa, gamma, EPS)
+    scale = dx_scale(dya, gamma, invstd)
+    assert rel_err(split[0], ref, scale) < RTOL64
+    assert rel_err(split[1], dgamma) < RTOL64
+    assert rel_err(split[2], dbeta) < RTOL64
+
+
+def test_backward_restores_the_ufunc_buffer_size():
+    xa, dya, gamma, beta = make_inputs((4, 3), np.float64, seed=8)
+    _, mean, invstd = batchnorm_forward(xa, gamma, beta, EPS)
+    before = np.getbufsize()
+    batchnorm_backward(dya, xa, gamma, mean, invstd)
+    assert np.getbufsize() == before
+    with pytest.raises(ValueError, match="dy and x"):
+        batchnorm_backward(np.full_like(dya, np.nan), xa, gamma, mean, invstd)
+    assert np.getbufsize() == before
 
 
 # -- small n: the verified Jacobian, unrolled -------------------------------------------------

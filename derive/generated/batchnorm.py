@@ -193,7 +193,27 @@ def _finite_or_raise(what, *arrays):
 
 
 # -- blocks: elementwise work in pieces that stay in cache -------------------------------
+# A channel group is channels c0:c1 over every row of x viewed as (N, C) or (N, C, S). Where
+# a group fits in _GROUP_BYTES and each row's run of it is at least _RUN_BYTES long (shorter
+# runs read memory slowly), the backward reads each group from memory once: its sums, then
+# its dx while it is still in cache. Otherwise it makes two passes over blocks of about
+# _BLOCK_BYTES, the sums first.
+_GROUP_BYTES = 1 << 22
+_RUN_BYTES = 1 << 12
 _BLOCK_BYTES = 1 << 20
+# NumPy's ufunc buffer size (items) while the backward runs: under a row's length, so that a
+# per-channel operand broadcast along a row is read in place rather than copied to a buffer.
+_UFUNC_BUFFER = 64
+
+
+def _channel_groups(shape, itemsize):
+    """Channel slices to do one group at a time (see above), or None where none fits."""
+    rows, channels = shape[0], shape[1]
+    spatial = shape[2] if len(shape) == 3 else 1
+    step = min(channels, _GROUP_BYTES // (rows * spatial * itemsize))
+    if step == 0 or (step < channels and step * spatial * itemsize < _RUN_BYTES):
+        return None
+    return [slice(c, min(channels, c + step)) for c in range(0, channels, step)]
 
 
 def _blocks(shape, itemsize):
@@ -227,6 +247,22 @@ def _view(buffer, block):
 def _per_channel(values, spatial):
     """Per-channel values shaped to broadcast against a block."""
     return values if spatial == 1 else values[:, None]
+
+
+def _centred_sums(x_b, dy_b, mean, xc, ones, spatial):
+    """xc = x_b - mean (written to xc); the block's per-channel sums of dy and dy * xc."""
+    np.subtract(x_b, _per_channel(mean, spatial), out=xc)
+    if spatial == 1:
+        return ones[: x_b.shape[0]] @ dy_b, np.einsum("nc,nc->c", dy_b, xc)
+    return (dy_b @ ones).sum(axis=0), np.vecdot(dy_b, xc).sum(axis=0)
+
+
+def _dx_block(xc, dy_b, a, k, m, spatial, out):
+    """out = a * (dy_b + k * xc + m), per channel a, k, m; xc is overwritten."""
+    np.multiply(xc, _per_channel(k, spatial), out=xc)
+    np.add(xc, dy_b, out=xc)
+    np.add(xc, _per_channel(m, spatial), out=xc)
+    np.multiply(xc, _per_channel(a, spatial), out=out)
 
 
 # -- public functions ------------------------------------------------------------------
@@ -295,34 +331,50 @@ def batchnorm_backward(dy, x, gamma, mean, invstd):
     spatial = n // x.shape[0]
     shape = (x.shape[0], channels) if spatial == 1 else (x.shape[0], channels, spatial)
     xv, dyv = x.reshape(shape), dy.reshape(shape)
-    blocks = _blocks(shape, x.dtype.itemsize)
-    buffer = np.empty(_block_size(blocks, shape), dtype=x.dtype)
-    ones = np.ones(spatial, dtype=x.dtype)
-    # pass 1: per-channel sums, one block of x - mean at a time
+    dx = np.empty(shape, dtype=x.dtype)
     sum_dy = np.zeros(channels, dtype=x.dtype)
     sum_dy_xc = np.zeros(channels, dtype=x.dtype)
-    for rows, chans in blocks:
-        dy_b, xc = dyv[rows, chans], _view(buffer, xv[rows, chans])
-        np.subtract(xv[rows, chans], _per_channel(mean[chans], spatial), out=xc)
-        if spatial == 1:
-            sum_dy[chans] += dy_b.sum(axis=0)
-            sum_dy_xc[chans] += np.einsum("nc,nc->c", dy_b, xc)
+    ones = np.ones(spatial if spatial > 1 else x.shape[0], dtype=x.dtype)
+    groups = _channel_groups(shape, x.dtype.itemsize)
+    previous = np.setbufsize(_UFUNC_BUFFER)
+    try:
+        if groups is not None:
+            # one read of memory per group: its sums, then its dx from cache
+            buffer = np.empty(x.shape[0] * (groups[0].stop - groups[0].start) * spatial, x.dtype)
+            for chans in groups:
+                x_b, dy_b = xv[:, chans], dyv[:, chans]
+                xc = _view(buffer, x_b)
+                s_dy, s_dy_xc = _centred_sums(x_b, dy_b, mean[chans], xc, ones, spatial)
+                _finite_or_raise("dy and x", s_dy, s_dy_xc)
+                sum_dy[chans], sum_dy_xc[chans] = s_dy, s_dy_xc
+                a, k, m = _dx_coefficients(
+                    gamma=gamma[chans], invstd=invstd[chans], n=n, sum_dy=s_dy, sum_dy_xc=s_dy_xc
+                )
+                _dx_block(xc, dy_b, a, k, m, spatial, dx[:, chans])
         else:
-            sum_dy[chans] += (dy_b @ ones).sum(axis=0)
-            sum_dy_xc[chans] += np.vecdot(dy_b, xc).sum(axis=0)
-    _finite_or_raise("dy and x", sum_dy, sum_dy_xc)
+            # pass 1: per-channel sums, one block at a time; pass 2: dx, block by block
+            blocks = _blocks(shape, x.dtype.itemsize)
+            buffer = np.empty(_block_size(blocks, shape), dtype=x.dtype)
+            for rows, chans in blocks:
+                x_b, dy_b = xv[rows, chans], dyv[rows, chans]
+                xc = _view(buffer, x_b)
+                s_dy, s_dy_xc = _centred_sums(x_b, dy_b, mean[chans], xc, ones, spatial)
+                sum_dy[chans] += s_dy
+                sum_dy_xc[chans] += s_dy_xc
+            _finite_or_raise("dy and x", sum_dy, sum_dy_xc)
+            a, k, m = _dx_coefficients(
+                gamma=gamma, invstd=invstd, n=n, sum_dy=sum_dy, sum_dy_xc=sum_dy_xc
+            )
+            for rows, chans in blocks:
+                x_b = xv[rows, chans]
+                xc = _view(buffer, x_b)
+                np.subtract(x_b, _per_channel(mean[chans], spatial), out=xc)
+                coefficients = a[chans], k[chans], m[chans]
+                _dx_block(xc, dyv[rows, chans], *coefficients, spatial, dx[rows, chans])
+    finally:
+        np.setbufsize(previous)
     dgamma = _dgamma(invstd=invstd, sum_dy_xc=sum_dy_xc)
     dbeta = _dbeta(sum_dy=sum_dy)
-    a, k, m = _dx_coefficients(gamma=gamma, invstd=invstd, n=n, sum_dy=sum_dy, sum_dy_xc=sum_dy_xc)
-    # pass 2: dx = a * (dy + k * (x - mean) + m), block by block
-    dx = np.empty(shape, dtype=x.dtype)
-    for rows, chans in blocks:
-        t = _view(buffer, xv[rows, chans])
-        np.subtract(xv[rows, chans], _per_channel(mean[chans], spatial), out=t)
-        np.multiply(t, _per_channel(k[chans], spatial), out=t)
-        np.add(t, dyv[rows, chans], out=t)
-        np.add(t, _per_channel(m[chans], spatial), out=t)
-        np.multiply(t, _per_channel(a[chans], spatial), out=dx[rows, chans])
     return dx.reshape(x.shape), dgamma, dbeta
 
 
