@@ -26,7 +26,23 @@ from sympy.polys.fields import field as make_field
 from . import alln
 from .claims import Claim, Document
 from .language import CASES, LanguageError, parse, uses_literal_index
-from .model import INDEX, N_SYMBOL, Model, ModelError, beta, dy, eps, g, gamma, mu, sigma, x
+from .model import (
+    INDEX,
+    N_SYMBOL,
+    L,
+    Lp,
+    Model,
+    ModelError,
+    beta,
+    dy,
+    eps,
+    g,
+    gamma,
+    mu,
+    sigma,
+    sigma_p,
+    x,
+)
 
 DEFAULT_NS = tuple(range(2, 9))
 HOLDS, FAILS, NOT_APPLICABLE = "holds", "fails", "n/a"
@@ -204,10 +220,15 @@ class Algebra:
         ring = self.field.ring
         d_gens, other_gens = gens[: n - 1], gens[n - 1 :]
         centred = [m_gen + dc for dc in d_gens] + [m_gen - sum(d_gens, self.field.zero)]
-        self.atoms = {v: ring(e.numer) for v, e in zip(xs, centred, strict=True)}
-        self.atoms.update({v: e.numer for v, e in zip(others, other_gens, strict=True)})
-        self.atoms.update({sigma: s_gen.numer, mu: m_gen.numer})
+        one = ring.one
+        self.atoms = {v: (ring(e.numer), one) for v, e in zip(xs, centred, strict=True)}
+        self.atoms.update({v: (e.numer, one) for v, e in zip(others, other_gens, strict=True)})
+        self.atoms.update({sigma: (s_gen.numer, one), mu: (m_gen.numer, one)})
         self.sigma_gen = s_gen.numer
+        # Nodes a side may still name (x̂_j, y_j, L, route C's p and σ_p) are atoms
+        # too, converted once from their graph-form definitions.
+        self.nodes = {node: model.to_graph(node) for node in _nodes(model)}
+        self.atoms.update({node: self._to_ring(e, {}) for node, e in self.nodes.items()})
         var_num, var_den = self._to_ring(self.var_expr, {})
         if not var_den.is_ground:
             raise VerifierError("var + eps must be a polynomial in the inputs")
@@ -216,6 +237,7 @@ class Algebra:
         self.spot_rng = random.Random(f"spot/{n}/{seed}")
         self.spot_point = self.random_point(self.spot_rng)
         self._sides = {}
+        self._values = {}
 
     def side(self, text: str, assignment: dict):
         """A claim side: (expression in graph form, ring form, value at the spot point).
@@ -225,7 +247,7 @@ class Algebra:
         differentiation."""
         key = (text, tuple(sorted(assignment.items())))
         if key not in self._sides:
-            expr = self.model.to_graph(parse(text, self.model, assignment))
+            expr = parse(text, self.model, assignment)
             self._sides[key] = expr, self.ring_form(expr), self.evaluate(expr, self.spot_point)
         return self._sides[key]
 
@@ -262,7 +284,7 @@ class Algebra:
             return memo[e]
         ring = self.field.ring
         if e in self.atoms:
-            out = self.atoms[e], ring.one
+            out = self.atoms[e]
         elif e.is_Add:
             num, den = self._to_ring(e.args[0], memo)
             for arg in e.args[1:]:
@@ -326,16 +348,32 @@ class Algebra:
         variables, with μ and σ computed from x: it shares nothing with the
         exact reduction above."""
         with mpmath.workdps(SPOT_DPS):
-            values = {v: mpmath.mpf(q.numerator) / q.denominator for v, q in point.items()}
-            values[mu] = _mp_eval(self.model.mean, values, {})
-            var = _mp_eval(self.var_expr, values, {})
-            if var <= 0:
+            values = self._point_values(point)
+            if values is None:
                 return None
-            values[sigma] = mpmath.sqrt(var)
             try:
                 return _mp_eval(expr, values, {})
             except ZeroDivisionError:
                 return None
+
+    def _point_values(self, point: dict):
+        """Variables, μ, σ and the named nodes at a point (None where σ = 0)."""
+        key = tuple(point.items())
+        if key not in self._values:
+            values = {v: mpmath.mpf(q.numerator) / q.denominator for v, q in point.items()}
+            values[mu] = _mp_eval(self.model.mean, values, {})
+            var = _mp_eval(self.var_expr, values, {})
+            if var <= 0:
+                self._values[key] = None
+                return None
+            values[sigma] = mpmath.sqrt(var)
+            try:
+                for node, definition in self.nodes.items():
+                    values[node] = _mp_eval(definition, values, {})
+            except ZeroDivisionError:
+                values = None
+            self._values[key] = values
+        return self._values[key]
 
     def agree(self, a, b) -> bool:
         scale = 1 + abs(a) + abs(b)
@@ -359,6 +397,15 @@ class Algebra:
                 rhs=mpmath.nstr(b, 12),
             )
         return None
+
+
+def _nodes(model: Model):
+    """The graph's named nodes at a concrete n, in a fixed order."""
+    families = model.families
+    out = []
+    for c in range(1, model.n + 1):
+        out += [families[name][c] for name in ("xhat", "y", "p") if name in families]
+    return out + [L, Lp, sigma_p]
 
 
 def _monomial_lcm(a, b):
