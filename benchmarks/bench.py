@@ -59,7 +59,7 @@ FULL = {
     "verify_repeats": 3,
     "shapes": ((65536, 256), (256, 65536), (32, 64, 56, 56)),
     "dtypes": ("float32", "float64"),
-    "repeats": 7,
+    "repeats": 25,
 }
 QUICK = {
     "ns": (2, 4, 8, 16),
@@ -369,14 +369,18 @@ def backward_section(shapes, dtypes, repeats, log=print) -> dict:
             errors = [_rel_err(a, b) for a, b in zip(got, ref, strict=True)]
             # interleave the three so that drift in machine load hits all alike
             timed = (("ours", ours), ("torch", theirs), ("copy", copy), ("fresh", fresh_copy))
-            best = dict.fromkeys(dict(timed), math.inf)
+            times = {name: [] for name, _ in timed}
             for _, fn in timed:
                 fn()
             for _ in range(repeats):
                 for name, fn in timed:
                     t = time.perf_counter()
                     fn()
-                    best[name] = min(best[name], time.perf_counter() - t)
+                    times[name].append(time.perf_counter() - t)
+            best = {name: min(ts) for name, ts in times.items()}
+            # PyTorch's time on one shape swings 3x between calls (whether freed
+            # pages are reused), so the median is kept beside the minimum.
+            median = {name: sorted(ts)[len(ts) // 2] for name, ts in times.items()}
             row = {
                 "shape": list(shape),
                 "dtype": dtype,
@@ -388,13 +392,17 @@ def backward_section(shapes, dtypes, repeats, log=print) -> dict:
                 "ours_copies": best["ours"] / best["copy"],
                 "torch_copies": best["torch"] / best["copy"],
                 "ratio_torch": best["ours"] / best["torch"],
+                "ours_median_s": median["ours"],
+                "torch_median_s": median["torch"],
+                "ratio_torch_median": median["ours"] / median["torch"],
                 "max_rel_err": {"dx": errors[0], "dgamma": errors[1], "dbeta": errors[2]},
             }
             rows.append(row)
             log(
                 f"  {_shape_text(shape):>16} {dtype}: ours {best['ours'] * 1e3:8.2f} ms"
                 f" ({row['ours_copies']:4.2f} copies), torch {best['torch'] * 1e3:8.2f} ms"
-                f" ({row['torch_copies']:4.2f} copies), ours/torch {row['ratio_torch']:4.2f};"
+                f" ({row['torch_copies']:4.2f} copies), ours/torch {row['ratio_torch']:4.2f}"
+                f" (medians {row['ratio_torch_median']:4.2f});"
                 f" x.copy() {best['fresh'] / best['copy']:4.2f} copies;"
                 f" dx rel. err. {errors[0]:.1e}"
             )
@@ -742,6 +750,7 @@ def tex_context(results: dict) -> dict:
                     "torch_copies": f"{r['torch_copies']:.2f}",
                     "fresh_copies": f"{r['fresh_copy_s'] / r['copy_s']:.2f}",
                     "ratio": f"{r['ratio_torch']:.2f}",
+                    "ratio_median": f"{r['ratio_torch_median']:.2f}",
                     "err": f"{r['max_rel_err']['dx']:.1e}",
                 }
             )

@@ -89,6 +89,9 @@ def fixed_results() -> dict:
             "ours_copies": ours / 0.002,
             "torch_copies": 5.0,
             "ratio_torch": ours / 0.01,
+            "ours_median_s": ours * 1.1,
+            "torch_median_s": 0.02,
+            "ratio_torch_median": ours * 1.1 / 0.02,
             "max_rel_err": {"dx": 1e-7, "dgamma": 1e-7, "dbeta": 0.0},
         }
         for shape, dtype, ours in (
@@ -173,6 +176,7 @@ def test_run_writes_every_key(bench, tmp_path):
     assert len(results["backward"]["rows"]) == 4
     for r in results["backward"]["rows"]:
         assert {"ours_s", "torch_s", "copy_s", "fresh_copy_s", "ratio_torch"} <= set(r)
+        assert {"ours_median_s", "torch_median_s", "ratio_torch_median"} <= set(r)
         assert r["max_rel_err"]["dx"] < 1e-4
     for r in results["memory"]["rows"]:
         assert r["ours_tracemalloc_arrays"] >= r["ours_output_arrays"] == 1.0
