@@ -13,12 +13,7 @@ from pathlib import Path
 
 from .claims import ClaimFileError, load
 from .verify import (
-    FAILS,
-    HOLDS,
-    NOT_APPLICABLE,
-    ClaimResult,
     VerifierError,
-    format_ns,
     verify_document,
 )
 
@@ -57,16 +52,6 @@ def parse_ns(text: str) -> tuple[int, ...]:
     return tuple(sorted(out))
 
 
-def summarize(result: ClaimResult) -> str:
-    """'2..8 holds' style summary of one claim's verdicts."""
-    parts = []
-    for status in (HOLDS, NOT_APPLICABLE, FAILS):
-        ns = [v.n for v in result.verdicts if v.status == status]
-        if ns:
-            parts.append(f"{status} for n = {format_ns(ns)}")
-    return "; ".join(parts)
-
-
 def print_result(doc_result, out) -> None:
     doc = doc_result.document
     print(f"{doc.path}: {doc.title}", file=out)
@@ -76,7 +61,7 @@ def print_result(doc_result, out) -> None:
     width = max(len(c.claim.id) for c in doc_result.claims)
     for c in doc_result.claims:
         mark = "PASS" if c.holds else "FAIL"
-        summary = summarize(c)
+        summary = c.summary()
         if c.proofs:
             summary += "; proved for all n" if c.proved_all_n else "; NOT proved for all n"
         print(f"  {mark} {c.claim.id:<{width}}  {c.claim.title} — {summary}", file=out)

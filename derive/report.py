@@ -424,12 +424,7 @@ def _step_views(result: ClaimResult, case_label: str, steps: int) -> tuple[StepV
 
 
 def _verdict_summary(result: ClaimResult) -> str:
-    parts = []
-    for status in (HOLDS, FAILS, NOT_APPLICABLE):
-        ns = [v.n for v in result.verdicts if v.status == status]
-        if ns:
-            parts.append(f"{VERDICT_TEXT[status]} for n = {format_ns(ns)}")
-    return "; ".join(parts)
+    return result.summary(VERDICT_TEXT)
 
 
 @dataclass(frozen=True)

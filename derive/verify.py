@@ -129,6 +129,16 @@ class ClaimResult:
     def first_failure(self) -> NVerdict | None:
         return next((v for v in self.verdicts if v.status == FAILS), None)
 
+    def summary(self, words=None) -> str:
+        """'holds for n = 2..8; n/a for n = 1', with optional words per status."""
+        parts = []
+        for status in (HOLDS, FAILS, NOT_APPLICABLE):
+            ns = [v.n for v in self.verdicts if v.status == status]
+            if ns:
+                word = (words or {}).get(status, status)
+                parts.append(f"{word} for n = {format_ns(ns)}")
+        return "; ".join(parts)
+
 
 @dataclass(frozen=True)
 class DocumentResult:
