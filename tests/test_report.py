@@ -80,8 +80,8 @@ def test_claims_show_statement_uses_notes_and_steps(seed_document, seed_tex):
     for k in range(1, 11):
         assert f"step {k}: holds for n = 2..3" in section
     # notes: the literal (1) slip, the reading p = x - mu, and why n = 1 is excluded
-    assert "is added to dxhat/dmu instead of being multiplied" in seed_tex
-    assert "p = x - mu (the centred vector)" in seed_tex
+    assert r"is added to $\partial$$\hat{x}$/$\partial$$\mu$ instead of being" in seed_tex
+    assert r"p = x $-$ $\mu$ (the centred vector)" in seed_tex
     assert r"n = 1: a single value has $\sigma$ = 0" in seed_tex
 
 
