@@ -61,6 +61,9 @@ def namespace(model: Model, assignment: dict[str, int | sp.Symbol]) -> dict:
     def _sum(f, k, ne=None):
         if not (isinstance(k, sp.Symbol) and k in INDEX.values()):
             raise LanguageError(f"sum index must be an index name not fixed by the case, got {k}")
+        fixed = set(assignment.values())
+        if ne is not None and sp.sympify(ne) not in {sp.sympify(v) for v in fixed}:
+            raise LanguageError(f"sum(..., ne=...) must name a free index of the case, got {ne}")
         return model.sum(sp.sympify(f), k, ne=ne)
 
     def _d(f, v):

@@ -24,7 +24,7 @@ from sympy import QQ
 from sympy.polys.fields import field as make_field
 
 from . import alln
-from .claims import Claim, Document
+from .claims import Claim, Document, side_fields
 from .language import CASES, LanguageError, parse, uses_literal_index
 from .model import (
     INDEX,
@@ -460,11 +460,20 @@ def check_claim(claim: Claim, model: Model, algebra: Algebra, *, full=False, see
         return NVerdict(model.n, NOT_APPLICABLE, reason)
     rng = random.Random(f"{claim.id}/{model.n}/{seed}")
     steps = []
-    for case in claim.cases:
+    for no, case in enumerate(claim.cases, 1):
         use_all = full or any(uses_literal_index(t) for t in case.sides)
         failed: dict[int, Counterexample | None] = {}
+        fields = side_fields(claim, no)
         for a in assignments(case.label, model.n, full=use_all):
-            sides, forms, values = zip(*(algebra.side(t, a) for t in case.sides), strict=True)
+            read = []
+            for field_name, text in zip(fields, case.sides, strict=True):
+                try:
+                    read.append(algebra.side(text, a))
+                except VerifierError as exc:
+                    raise VerifierError(
+                        f"claim {claim.id!r}, field {field_name!r}: {exc}"
+                    ) from None
+            sides, forms, values = zip(*read, strict=True)
             if any(v is None for v in values):  # undefined at the shared point: find another
                 values = _spot_values(algebra, sides, rng, claim)
             for k in range(case.steps):

@@ -88,6 +88,19 @@ def test_malformed_file_exits_2_with_a_message(tmp_path, capsys, text, message):
     assert "Traceback" not in err
 
 
+def test_undecidable_side_exits_2_naming_claim_and_field(tmp_path, capsys):
+    path = tmp_path / "odd.toml"
+    path.write_text(
+        '[document]\nid = "t"\ntitle = "T"\n[[claims]]\nid = "c"\ntitle = "C"\n'
+        'latex = "x"\nfor = "all i"\nlhs = "x[i]"\nrhs = "x[i]**x[i]"\n',
+        encoding="utf-8",
+    )
+    assert main(["verify", str(path), "--n", "2"]) == EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert f"error: {path}: claim 'c', field 'rhs': cannot decide" in err
+    assert "Traceback" not in err
+
+
 def test_bad_n_is_a_usage_error(capsys):
     with pytest.raises(SystemExit) as info:
         main(["verify", "--n", "8..2"])

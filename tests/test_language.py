@@ -15,6 +15,11 @@ def test_sum_over_all_and_over_k_not_i(model):
     assert parse("sum(x[k], k, ne=i)", model, {"i": 2}) == x[1] + x[3]
 
 
+def test_sum_ne_must_name_a_free_index(model):
+    with pytest.raises(LanguageError, match="must name a free index"):
+        parse("sum(x[k], k, ne=q)", model, {"i": 1})
+
+
 def test_numbers_are_exact_rationals(model):
     assert parse("1/2 + 1/n", model, {}) == sp.Rational(5, 6)
 
