@@ -91,6 +91,7 @@ def cmd_verify(args) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     ok = True
+    results = []
     for doc in documents:
         try:
             result = verify_document(doc, args.n, full=args.full, all_n=args.all_n)
@@ -98,7 +99,13 @@ def cmd_verify(args) -> int:
             print(f"error: {doc.path}: {exc}", file=sys.stderr)
             return EXIT_BAD_INPUT
         print_result(result, sys.stdout)
+        results.append(result)
         ok = ok and result.holds
+    if args.report is not None:
+        from . import report
+
+        for path in report.write_reports(results, args.report):
+            print(f"wrote {path}")
     print("all claims hold" if ok else "some claims FAIL", file=sys.stdout)
     return EXIT_OK if ok else EXIT_FAIL
 
@@ -185,6 +192,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--full",
         action="store_true",
         help="check every index pair instead of one per symmetry class",
+    )
+    v.add_argument(
+        "--report",
+        type=Path,
+        metavar="DIR",
+        help="also write a LaTeX report per document into DIR "
+        "(then python -m derive.report DIR/*.tex builds the PDFs)",
     )
     v.add_argument(
         "--all-n",

@@ -775,7 +775,7 @@ def main(argv=None) -> int:
         print("error: no .tex reports to build (run make first)", file=sys.stderr)
         return 2
     try:
-        for pdf in build_pdfs(paths):
+        for pdf in build_pdfs(paths, paths[0].parent / "_build"):
             print(pdf)
     except ReportBuildError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -101,6 +101,17 @@ def test_undecidable_side_exits_2_naming_claim_and_field(tmp_path, capsys):
     assert "Traceback" not in err
 
 
+def test_report_for_a_users_file(tmp_path, capsys):
+    data = only(mutate("eq3", "steps[4]", "2*(x[i] - mu)", "2*(x[i] + mu)"), "eq3")
+    data["document"]["id"] = "mine"
+    path = _file(tmp_path, data)
+    out_dir = tmp_path / "out"
+    assert main(["verify", str(path), "--n", "2", "--report", str(out_dir)]) == EXIT_FAIL
+    tex = (out_dir / "mine.tex").read_text(encoding="utf-8")
+    assert r"\label{claim:eq3}" in tex and "FAILS" in tex
+    assert f"wrote {out_dir / 'mine.tex'}" in capsys.readouterr().out
+
+
 def test_bad_n_is_a_usage_error(capsys):
     with pytest.raises(SystemExit) as info:
         main(["verify", "--n", "8..2"])
