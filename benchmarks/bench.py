@@ -322,16 +322,6 @@ def torch_backward(dy_t, x_t, gamma_t, mean_t, invstd_t):
     )
 
 
-def _time_min(fn, repeats: int) -> float:
-    fn()  # warm-up
-    best = math.inf
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return best
-
-
 def _rel_err(ours, ref) -> float:
     import numpy as np
 
