@@ -396,8 +396,7 @@ class Algebra:
             a, b = self.evaluate(lhs, pt), self.evaluate(rhs, pt)
             if a is None or b is None or self.agree(a, b):
                 continue
-            with mpmath.workdps(SPOT_DPS):
-                s = self.evaluate(sigma, pt)
+            s = self.evaluate(sigma, pt)
             return Counterexample(
                 n=self.model.n,
                 indices=tuple(sorted(indices.items())),
@@ -541,7 +540,7 @@ def verify_document(
     per_claim = {c.id: [] for c in document.claims}
     for n in ns:
         model = document.model_for(n)
-        algebra = None if not_applicable_reason(model) else Algebra(model)
+        algebra = None if not_applicable_reason(model) else Algebra(model, seed)
         for claim in document.claims:
             per_claim[claim.id].append(check_claim(claim, model, algebra, full=full, seed=seed))
     results = tuple(
