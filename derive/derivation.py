@@ -61,6 +61,7 @@ class Derivation:
     claim: Claim  # direct derivative = derived form = the document's (F)
     result: ClaimResult
     document_latex: str  # the target claim as the document writes it
+    model: str  # the document's model kind: "xhat" (upstream g) or "layer" (gamma*dy)
 
     @property
     def holds(self) -> bool:
@@ -74,7 +75,7 @@ class Derivation:
     @property
     def latex_derived(self) -> str:
         """The derived form, with the sums as the reader writes them."""
-        up = _UP_LAYER if self.claim.cases[0].sides[1].count("dy[") else _UP_XHAT
+        up = _UP_LAYER if self.model == "layer" else _UP_XHAT
         a, b, c = (self.coefficients[k] for k in ("alpha", "beta", "gamma"))
         # over a common denominator, in the document's term order
         common = sp.lcm_list([sp.denom(a), sp.denom(b), sp.denom(c)])
@@ -118,8 +119,9 @@ def solve_coefficients(document: Document, n: int) -> tuple:
             - (ALPHA * delta + BETA) * sigma**2
             - GAMMA_ * model.to_x((x[1] - mu) * (x[j] - mu))
         )
-        parts = {u: sp.expand(residual).coeff(u) for u in UNKNOWNS}
-        parts[1] = sp.expand(residual).subs({u: 0 for u in UNKNOWNS})
+        residual = sp.expand(residual)
+        parts = {u: residual.coeff(u) for u in UNKNOWNS}
+        parts[1] = residual.subs({u: 0 for u in UNKNOWNS})
         polys = {u: algebra.polynomial(e) for u, e in parts.items()}
         monomials = sorted({m for p in polys.values() for m in p.keys()})
         for m in monomials:
@@ -180,4 +182,4 @@ def derive_closed_form(document: Document, target: str | None = None, ns=None) -
         model = document.model_for(n)
         verdicts.append(check_claim(claim, model, Algebra(model)))
     result = ClaimResult(claim, tuple(verdicts), prove_claim_all_n(claim, document))
-    return Derivation(coefficients, per_n, text, claim, result, target_claim.latex)
+    return Derivation(coefficients, per_n, text, claim, result, target_claim.latex, document.model)
