@@ -562,41 +562,52 @@ def evaluate_goals(results: dict) -> list[dict]:
         )
     bw = results.get("backward")
     if bw:
-        worst = max(bw["rows"], key=lambda r: r["ratio_torch"])
         goals.append(
-            {
-                "id": "backward-vs-torch",
-                "text": f"backward time at most {TORCH_RATIO_MAX:g}x PyTorch's on every "
-                "shape and dtype",
-                "met": worst["ratio_torch"] <= TORCH_RATIO_MAX,
-                "value": f"worst {worst['ratio_torch']:.2f}x at "
-                f"{_shape_text(worst['shape'])} {worst['dtype']}",
-            }
+            _worst_goal(
+                "backward-vs-torch",
+                f"backward time at most {TORCH_RATIO_MAX:g}x PyTorch's on every shape and dtype",
+                bw["rows"],
+                "ratio_torch",
+                TORCH_RATIO_MAX,
+                "{:.2f}x",
+            )
         )
-        worst = max(bw["rows"], key=lambda r: r["ours_copies"])
         goals.append(
-            {
-                "id": "backward-copies",
-                "text": f"backward time at most {COPIES_MAX:g} array copies",
-                "met": worst["ours_copies"] <= COPIES_MAX,
-                "value": f"worst {worst['ours_copies']:.2f} copies at "
-                f"{_shape_text(worst['shape'])} {worst['dtype']}",
-            }
+            _worst_goal(
+                "backward-copies",
+                f"backward time at most {COPIES_MAX:g} array copies",
+                bw["rows"],
+                "ours_copies",
+                COPIES_MAX,
+                "{:.2f} copies",
+            )
         )
     mem = results.get("memory")
     if mem:
-        worst = max(mem["rows"], key=lambda r: r["ours_tracemalloc_arrays"])
         goals.append(
-            {
-                "id": "backward-memory",
-                "text": f"peak extra memory of the backward at most {MEMORY_MAX:g} input arrays "
+            _worst_goal(
+                "backward-memory",
+                f"peak extra memory of the backward at most {MEMORY_MAX:g} input arrays "
                 "(tracemalloc, dx included)",
-                "met": worst["ours_tracemalloc_arrays"] <= MEMORY_MAX,
-                "value": f"worst {worst['ours_tracemalloc_arrays']:.3f} arrays at "
-                f"{_shape_text(worst['shape'])} {worst['dtype']}",
-            }
+                mem["rows"],
+                "ours_tracemalloc_arrays",
+                MEMORY_MAX,
+                "{:.3f} arrays",
+            )
         )
     return goals
+
+
+def _worst_goal(goal_id, text, rows, key, limit, fmt) -> dict:
+    """A goal met when the worst row's `key` is at most `limit`."""
+    worst = max(rows, key=lambda r: r[key])
+    return {
+        "id": goal_id,
+        "text": text,
+        "met": worst[key] <= limit,
+        "value": f"worst {fmt.format(worst[key])} at {_shape_text(worst['shape'])} "
+        f"{worst['dtype']}",
+    }
 
 
 def goal_word(met) -> str:
