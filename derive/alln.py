@@ -1,18 +1,19 @@
 """General-n prover: reduce SymPy expressions over a symbolic batch size n to 0.
 
-The expressions come from the claim evaluator after ``sympy.diff``: unevaluated
-``Sum(f, (k, 1, n))`` nodes with ``KroneckerDelta`` inside, and the symbols ``mu`` and
-``sigma`` standing for the batch mean and standard deviation.  A small table of sound
-rewrite rules (each with a LaTeX statement and its side condition) is applied to a
-fixpoint, every change recorded as a named ``Step``; a final rational normal form,
-treating the remaining sums as opaque atoms, decides whether the expression is 0.
+Sides arrive from the model at a symbolic n: unevaluated ``Sum(f, (k, 1, n))``
+with ``KroneckerDelta`` inside, scalar nodes (μ, σ, ...) as symbols.  The proof
 
-No rule encodes a derivative of mu or sigma: only the *definitions*
-``sum_k x_k = n mu`` and ``sum_k (x_k - mu)^2 = n (sigma^2 - eps)`` are used, so every
-derivative fact has to come out of the chain rule the caller applied.
+1. replaces every explicit node by its definition (rules from the declared
+   model, one per node); root nodes (σ = sqrt(u)) stay as atoms;
+2. applies a small table of generic, sound rewrite rules (Kronecker, linearity
+   of sums, renaming of bound indices) to a fixpoint, each change a named step;
+3. gives every square root its own generator s with s² = u (a root node keeps
+   its name), and reduces the rational normal form's numerator modulo s² = u.
 
-``counterexample`` is the independent check: it evaluates the expression at concrete n
-and random rational data, with mu and sigma computed from x.
+The claim is proved when that numerator is 0: every step is an identity, so a
+proof is sound.  No rule knows batch norm: the definitions come from the
+document's ``[model]``.  ``counterexample`` is the independent check: it
+evaluates the expression at concrete n and random rational data.
 """
 
 from __future__ import annotations
@@ -24,20 +25,18 @@ from dataclasses import dataclass
 from sympy import (
     Add,
     Basic,
+    Dummy,
     Eq,
     Expr,
-    Indexed,
-    IndexedBase,
     Integer,
     KroneckerDelta,
     Mul,
     Pow,
-    Rational,
     Sum,
     Symbol,
-    cancel,
     expand,
-    sqrt,
+    numer,
+    together,
 )
 
 __all__ = [
@@ -57,24 +56,16 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Context:
-    """What the prover may assume about the symbols of a claim."""
+    """What the prover may assume: the model (its definitions), and facts about indices."""
 
-    n: Symbol
-    x: IndexedBase
-    mu: Symbol
-    sigma: Symbol
-    eps: Symbol | None = None  # None: sigma^2 is the plain (biased) variance
+    model: object  # model.Model at a symbolic n
     in_range: frozenset = frozenset()  # index symbols known to satisfy 1 <= idx <= n
     distinct: frozenset = frozenset()  # frozenset({a, b}) pairs known to satisfy a != b
 
     @classmethod
     def make(
         cls,
-        n: Symbol,
-        x: IndexedBase,
-        mu: Symbol,
-        sigma: Symbol,
-        eps: Symbol | None = None,
+        model,
         in_range: Iterable[Symbol] = (),
         distinct: Iterable[Iterable[Symbol]] = (),
     ) -> Context:
@@ -84,11 +75,11 @@ class Context:
         if any(len(p) != 2 for p in pairs):
             raise ValueError("distinct pairs must name two different symbols")
         in_range = frozenset(in_range).union(*pairs) if pairs else frozenset(in_range)
-        return cls(n, x, mu, sigma, eps, in_range, pairs)
+        return cls(model, in_range, pairs)
 
     @property
-    def eps_value(self) -> Expr:
-        return Integer(0) if self.eps is None else self.eps
+    def n(self) -> Symbol:
+        return self.model.size
 
 
 @dataclass(frozen=True)
@@ -112,8 +103,8 @@ class Proof:
 @dataclass(frozen=True)
 class Counterexample:
     n: int
-    point: dict  # symbol / Indexed -> value (mu and sigma included, computed from x)
-    value: Expr  # the expression evaluated there, a 50-digit Float
+    point: dict  # input name (and free index) -> value
+    value: object  # the expression's value there, at 50 digits
 
 
 @dataclass(frozen=True)
@@ -270,33 +261,6 @@ def _rw_sum_const(node, ctx, scope):
     return None
 
 
-# --- definitions of mu and sigma -------------------------------------------------------
-
-
-def _rw_mean_def(node, ctx, scope):
-    hit = _over_1_to_n(node, ctx)
-    if hit is not None and hit[0] == ctx.x[hit[1]]:
-        return ctx.n * ctx.mu
-    return None
-
-
-def _rw_var_def(node, ctx, scope):
-    hit = _over_1_to_n(node, ctx)
-    if hit is not None:
-        f, k = hit
-        centred_sq = (ctx.x[k] - ctx.mu) ** 2
-        if f == centred_sq or (f.has(ctx.x[k]) and _distribute(f - centred_sq) == 0):
-            return ctx.n * (ctx.sigma**2 - ctx.eps_value)
-    return None
-
-
-def _rw_second_moment(node, ctx, scope):
-    hit = _over_1_to_n(node, ctx)
-    if hit is not None and hit[0] == ctx.x[hit[1]] ** 2:
-        return ctx.n * (ctx.sigma**2 - ctx.eps_value) + ctx.n * ctx.mu**2
-    return None
-
-
 # --- alpha-renaming --------------------------------------------------------------------
 
 
@@ -339,12 +303,6 @@ RULES: tuple[Rule, ...] = (
         _innermost(_rw_delta_sum),
     ),
     Rule(
-        "var_def",
-        r"\sum_{k=1}^{n} (x_k - \mu)^2 = n(\sigma^2 - \varepsilon)",
-        "definition of sigma; summand is (x_k - mu)^2 up to expansion",
-        _innermost(_rw_var_def),
-    ),
-    Rule(
         "sum_split",
         r"\sum_k (a_k + b_k) = \sum_k a_k + \sum_k b_k",
         "summand is a sum once products are distributed",
@@ -363,18 +321,6 @@ RULES: tuple[Rule, ...] = (
         _innermost(_rw_sum_const),
     ),
     Rule(
-        "mean_def",
-        r"\sum_{k=1}^{n} x_k = n \mu",
-        "definition of mu",
-        _innermost(_rw_mean_def),
-    ),
-    Rule(
-        "second_moment",
-        r"\sum_{k=1}^{n} x_k^2 = n(\sigma^2 - \varepsilon) + n\mu^2",
-        "definitions of mu and sigma (var_def after expansion, with mean_def)",
-        _innermost(_rw_second_moment),
-    ),
-    Rule(
         "rename_bound",
         r"\sum_{j} f(j) = \sum_{k} f(k)",
         "alpha-renaming to a canonical dummy that does not occur in the summand",
@@ -386,10 +332,7 @@ RULES_BY_NAME = {r.name: r for r in RULES}
 _MAX_STEPS = 500
 
 
-def prove_zero(expr: Expr, ctx: Context) -> Proof:
-    """Rewrite ``expr`` with RULES to a fixpoint, then take the rational normal form."""
-    expr = Integer(0) + expr  # sympify plain numbers
-    steps = [Step("given", expr)]
+def _fixpoint(expr: Expr, ctx: Context, steps: list) -> Expr:
     for _ in range(_MAX_STEPS):
         for rule in RULES:
             new = apply_rule(rule, expr, ctx)
@@ -398,11 +341,85 @@ def prove_zero(expr: Expr, ctx: Context) -> Proof:
                 steps.append(Step(rule.name, expr))
                 break  # restart from the first rule so simple facts fire first
         else:
-            break
-    else:
-        raise RuntimeError("rewriting did not reach a fixpoint")
-    # Sums left are atoms (e.g. sum_k g_k x_k); normalise as rational functions of them.
-    normal = cancel(expr)
+            return expr
+    raise RuntimeError("rewriting did not reach a fixpoint")
+
+
+def _is_zero(expr: Expr) -> bool:
+    return expand(numer(together(expr))) == 0
+
+
+class _Roots:
+    """The square roots of a proof: generators with their relations s² = u."""
+
+    def __init__(self, ctx: Context):
+        self.ctx = ctx
+        model = ctx.model
+        self.kept = frozenset(
+            n.name for n in model.nodes.values() if n.kind.name == "sqrt" and n.index is None
+        )
+        self.relations: list[tuple[Symbol, Expr]] = []
+        self.aliases: dict = {}  # a root node whose radicand is an earlier one's (σ_p = σ)
+        for node in model.nodes.values():  # declaration order
+            if node.name in self.kept:
+                u = _fixpoint(model.expand(node.body, self.kept).xreplace(self.aliases), ctx, [])
+                same = self._find(u)
+                if same is None:
+                    self.relations.append((node.atom, u))
+                else:
+                    self.aliases[node.atom] = same
+
+    def _find(self, base: Expr) -> Symbol | None:
+        return next((s for s, u in self.relations if _is_zero(base - u)), None)
+
+    def generator(self, base: Expr) -> Symbol:
+        s = self._find(base)
+        if s is None:
+            s = Dummy(f"s{len(self.relations) + 1}", positive=True)
+            self.relations.append((s, base))
+        return s
+
+    def name(self, expr: Expr) -> Expr:
+        expr = expr.xreplace(self.aliases)
+        return expr.replace(
+            lambda e: isinstance(e, Pow) and e.exp.is_Rational and e.exp.q == 2,
+            lambda e: self.generator(e.base) ** int(2 * e.exp),
+        )
+
+    def reduce(self, num: Expr) -> Expr:
+        """num with every s**k (k >= 2) written as s**(k mod 2) * u**(k div 2), to a fixpoint."""
+        for _ in range(_MAX_STEPS):
+            new = num
+            for s, u in self.relations:
+                new = new.replace(
+                    lambda e, s=s: (
+                        isinstance(e, Pow) and e.base == s and e.exp.is_Integer and e.exp >= 2
+                    ),
+                    lambda e, s=s, u=u: s ** (int(e.exp) % 2) * u ** (int(e.exp) // 2),
+                )
+            new = expand(numer(together(new)))
+            if new == num:
+                return num
+            num = new
+        raise RuntimeError("root reduction did not reach a fixpoint")
+
+
+def prove_zero(expr: Expr, ctx: Context) -> Proof:
+    """Definitions, then the generic rules to a fixpoint, then the roots' relations."""
+    expr = Integer(0) + expr  # sympify plain numbers
+    steps = [Step("given", expr)]
+    roots = _Roots(ctx)
+    expanded = ctx.model.expand(expr, roots.kept)
+    if expanded != expr:
+        expr = expanded
+        steps.append(Step("definitions", expr))
+    expr = _fixpoint(expr, ctx, steps)
+    named = roots.name(expr)
+    if named != expr:
+        expr = _fixpoint(named, ctx, steps)
+        steps.append(Step("square_roots", expr))
+    num = expand(numer(together(expr)))
+    normal = roots.reduce(num)
     if normal != expr:
         steps.append(Step("rational_normal_form", normal))
     return Proof(normal == 0, tuple(steps), normal)
@@ -417,62 +434,6 @@ def prove_equal(lhs: Expr, rhs: Expr, ctx: Context) -> Proof:
 # --- numeric refutation ----------------------------------------------------------------
 
 
-def _free_indices(expr: Expr, ctx: Context) -> list[Symbol]:
-    return sorted(
-        (s for s in expr.free_symbols if isinstance(s, Symbol) and s.is_integer and s != ctx.n),
-        key=str,
-    )
-
-
-def _random_point(expr: Expr, ctx: Context, nv: int, rng: random.Random) -> dict | None:
-    def rat() -> Rational:
-        return Rational(rng.randint(-9, 9), rng.randint(1, 4))
-
-    point: dict = {}
-    indices = _free_indices(expr, ctx)
-    for _ in range(100):
-        vals = {s: Integer(rng.randint(1, nv)) for s in indices}
-        if all(vals[a] != vals[b] for a, b in map(tuple, ctx.distinct) if a in vals and b in vals):
-            break
-    else:
-        return None  # n too small for the distinctness constraints
-    point.update(vals)
-
-    bases = {a.base for a in expr.atoms(Indexed)} | {ctx.x}
-    labels = {b.label for b in bases}
-    for base in sorted(bases, key=str):
-        for t in range(1, nv + 1):
-            point[base[t]] = rat()
-    xs = [point[ctx.x[t]] for t in range(1, nv + 1)]
-    mean = sum(xs, Integer(0)) / nv
-    var = sum(((v - mean) ** 2 for v in xs), Integer(0)) / nv
-
-    skip = {ctx.n, ctx.mu, ctx.sigma, *indices, *labels}
-    # eps enters through sigma even when the expression does not mention it.
-    others = expr.free_symbols | ({ctx.eps} if ctx.eps is not None else set())
-    for s in sorted(others - skip, key=str):
-        if isinstance(s, Symbol):
-            v = rat()
-            point[s] = abs(v) + Rational(1, 7) if (s.is_positive or s.is_nonnegative) else v
-    eps_v = point[ctx.eps] if ctx.eps is not None else Integer(0)
-    if var + eps_v == 0:
-        return None
-    point[ctx.mu] = mean
-    point[ctx.sigma] = sqrt(var + eps_v)
-    return point
-
-
-def _evaluate(expr: Expr, ctx: Context, nv: int, point: dict) -> Expr:
-    index_vals = {s: v for s, v in point.items() if isinstance(s, Symbol) and s.is_integer}
-    # subs respects Sum binders; doit then unrolls the now-finite sums.
-    e = expr.subs({ctx.n: Integer(nv), **index_vals}, simultaneous=True).doit()
-    e = e.xreplace({k: v for k, v in point.items() if k not in index_vals})
-    value = e.evalf(50)
-    if not value.is_number:
-        raise ValueError(f"could not evaluate {expr} numerically: left with {value}")
-    return value
-
-
 def counterexample(
     expr: Expr,
     ctx: Context,
@@ -480,17 +441,31 @@ def counterexample(
     n_values: Iterable[int] = (2, 3, 4, 5),
     seed: int = 0,
     trials: int = 3,
-    tol: float = 1e-20,
 ) -> Counterexample | None:
-    """A concrete point where ``expr`` is clearly nonzero, or None if none was found."""
+    """A concrete n, index values and point where ``expr`` is clearly nonzero, or None.
+
+    Evaluated by the concrete model's numeric side (node values from their
+    definitions), which shares nothing with the rewriting above."""
+    from .claims import model_for
+    from .numeric import Numeric, atom_name
+
     expr = Integer(0) + expr
     rng = random.Random(seed)
+    indices = sorted(
+        (s for s in expr.free_symbols if s.is_integer and s != ctx.n), key=lambda s: s.name
+    )
     for nv in n_values:
+        model = model_for(ctx.model.spec, nv)
+        numeric = Numeric(model)
         for _ in range(trials):
-            point = _random_point(expr, ctx, nv, rng)
-            if point is None:
+            values = {s: Integer(rng.randint(1, nv)) for s in indices}
+            if any(values.get(a) == values.get(b) for a, b in map(tuple, ctx.distinct)):
                 continue
-            value = _evaluate(expr, ctx, nv, point)
-            if abs(value) > tol:
-                return Counterexample(nv, point, value)
+            concrete = expr.subs({ctx.n: Integer(nv), **values}).doit()
+            point = numeric.random_point(rng)
+            hit = numeric.separates(concrete, Integer(0), point)
+            if hit is not None:
+                shown = {atom_name(k): str(v) for k, v in point.items()}
+                shown.update({s.name: int(v) for s, v in values.items()})
+                return Counterexample(nv, shown, hit[0])
     return None

@@ -33,8 +33,8 @@ from sympy.printing.numpy import NumPyPrinter
 
 from .claims import Claim, Document, load
 from .files import write_if_changed
-from .language import CASES, parse
-from .model import INDEX, N_SYMBOL, Model, dy, eps, g, mu, sigma, x
+from .language import CASES, N_SYMBOL, index_symbol, parse
+from .model import Model
 from .verify import verify_document
 
 PACKAGE = Path(__file__).parent
@@ -137,7 +137,8 @@ def _lower_sum(s: sp.Sum, upstream: sp.IndexedBase) -> sp.Expr:
 
 def lower(expr: sp.Expr, model: Model, upstream: sp.IndexedBase) -> sp.Expr:
     """A parsed side as an expression over per-element xc[i], u[i] and per-channel symbols."""
-    expr = model.to_graph(expr)
+    x, mu, sigma = model.families["x"], model.scalars["mu"], model.scalars["sigma"]
+    expr = model.graph_form(expr)
     expr = expr.replace(
         lambda a: isinstance(a, sp.Indexed) and a.base == x,
         lambda a: mu + XC[a.indices[0]],
@@ -167,7 +168,7 @@ class Formula:
 
 
 def element_symbols(upstream: sp.IndexedBase) -> dict[str, sp.Expr]:
-    i = INDEX["i"]
+    i = index_symbol("i")
     return {"a": upstream[i], "b": XC[i]}
 
 
@@ -214,12 +215,11 @@ def build_formula(emit: Emit, document: Document) -> Formula:
         raise CodegenError(f"claim {claim.id!r}: a claim with cases has no single formula")
     case = claim.cases[0]
     free, _ = CASES[case.label]
-    model = Model(N_SYMBOL, kind=document.model, with_eps=document.eps)
+    model = document.model_for(N_SYMBOL)
     side = case.sides[-1]
-    expr = parse(side, model, {name: INDEX[name] for name in free})
-    upstream = dy if emit.upstream == "dy" else g
+    expr = parse(side, model, {name: index_symbol(name) for name in free})
+    upstream = model.families[emit.upstream]
     lowered = lower(expr, model, upstream)
-    lowered = lowered.xreplace({eps: sp.Symbol("eps", nonnegative=True)})
     return Formula(emit, claim, document, side, lowered, collect(lowered, emit, upstream))
 
 

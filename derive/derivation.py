@@ -26,8 +26,10 @@ import sympy as sp
 from sympy.polys.polyfuncs import rational_interpolate
 
 from .claims import Case, Claim, Document
-from .model import N_SYMBOL, mu, sigma, x, xhat
-from .verify import Algebra, ClaimResult, check_claim, not_applicable_reason, prove_claim_all_n
+from .exact import Field
+from .language import N_SYMBOL
+from .results import ClaimResult
+from .verify import Checker, check_claim, prove_claim_all_n
 
 UNKNOWNS = ALPHA, BETA, GAMMA_ = sp.symbols("alpha beta gamma_c")
 # From n = 3: at n = 2, x̂_1 x̂_2 = −1 is constant, so the basis is degenerate there.
@@ -105,24 +107,27 @@ def _term(coefficient, factors):
 
 def solve_coefficients(document: Document, n: int) -> tuple:
     """α, β, γ at one n, from the directly differentiated Jacobian."""
-    model = document.model_for(n)
-    if n < 2 or not_applicable_reason(model):
+    if n < 2:
         raise DerivationError(f"n = {n}: the derivation needs n ≥ 2 (σ > 0)")
-    algebra = Algebra(model)
+    model = document.model_for(n)
+    try:
+        x, xhat = model.families["x"], model.families["xhat"]
+        mu, sigma = model.scalars["mu"], model.scalars["sigma"]
+    except KeyError as exc:
+        raise DerivationError(f"the derivation needs the batch-norm node {exc}") from None
+    field = Field(model)
     equations = []
     for j in (1, 2):  # the diagonal and one off-diagonal entry stand for all (symmetry)
-        jac = model.to_x(model.total(xhat[j], x[1]))
+        jac = model.adjoint(xhat[j], x[1])
         delta = 1 if j == 1 else 0
         # σ²·(σJ − αδ − β − γ x̂_1 x̂_j): polynomial in σ and x, linear in α, β, γ.
         residual = (
-            sigma**3 * jac
-            - (ALPHA * delta + BETA) * sigma**2
-            - GAMMA_ * model.to_x((x[1] - mu) * (x[j] - mu))
+            sigma**3 * jac - (ALPHA * delta + BETA) * sigma**2 - GAMMA_ * (x[1] - mu) * (x[j] - mu)
         )
         residual = sp.expand(residual)
         parts = {u: residual.coeff(u) for u in UNKNOWNS}
         parts[1] = residual.subs({u: 0 for u in UNKNOWNS})
-        polys = {u: algebra.polynomial(e) for u, e in parts.items()}
+        polys = {u: field.polynomial(e) for u, e in parts.items()}
         monomials = sorted({m for p in polys.values() for m in p.keys()})
         for m in monomials:
             equations.append(sum(u * polys[u].get(m, 0) for u in UNKNOWNS) + polys[1].get(m, 0))
@@ -177,9 +182,6 @@ def derive_closed_form(document: Document, target: str | None = None, ns=None) -
         uses=(target,),
         note=f"Coefficients found by solving at n = {', '.join(map(str, ns))}.",
     )
-    verdicts = []
-    for n in ns:
-        model = document.model_for(n)
-        verdicts.append(check_claim(claim, model, Algebra(model)))
+    verdicts = [check_claim(claim, Checker(document.model_for(n))) for n in ns]
     result = ClaimResult(claim, tuple(verdicts), prove_claim_all_n(claim, document))
     return Derivation(coefficients, per_n, text, claim, result, target_claim.latex, document.model)

@@ -1,257 +1,285 @@
-"""The batch-norm model: named steps mean -> var -> sigma -> xhat -> affine -> loss.
+"""``Model(spec, n)``: a declared graph at a concrete or symbolic batch size.
 
-One model serves both views the post uses:
+The spec (``spec.py``) lists inputs and nodes; here each node's definition is
+read with the claim language, and the two derivatives are defined once, for
+every model, by the graph alone:
 
-* the *graph view*: ``mu``, ``sigma``, ``xhat[j]`` ... are nodes with one-level
-  definitions in terms of their direct inputs.  ``partial(e, v)`` differentiates
-  with those inputs held fixed, which is what the post means by
-  ``∂x̂/∂σ`` or ``∂σ/∂μ``;
-* the *expanded view* (the post's "fool's way"): ``total(e, v)`` differentiates
-  x̂ as a function of x alone.
+* ``partial(f, v)``, the language's ``d``: every node in f is replaced by its
+  one-level definition, whose inputs are held fixed (so ``d(xhat[j], x[i])``
+  holds μ and σ fixed, and ``d(sigma, mu)`` is ∂σ/∂μ with x fixed);
+* ``adjoint(f, v)``, the language's ``D``: v is perturbed, its ancestors are
+  held fixed and everything downstream of v is recomputed: backprop's ∂ℓ/∂v.
+  ``D(L, var)`` is the batch-norm paper's ∂ℓ/∂σ²_B.
 
-Square roots never appear in derivatives.  A node defined by ``node**2 == W``
-(sigma, and sigma_p of route C) is differentiated implicitly,
-``d node = dW / (2 node)``, so every result is a rational function of the
-variables and ``sigma``; the verifier then decides equality modulo
-``sigma**2 == var + eps``.
-
-The same code runs for a concrete ``n`` (sums become ``Add``) and a symbolic
-``n`` (sums stay ``Sum`` for the general-n prover).
+Both keep scalar nodes (μ, σ, L, ...) as symbols and apply the chain rule
+through them, memoised; indexed nodes are replaced by their definitions, since
+they may sit under a sum whose index ranges over v's own position.  No rule
+names a particular node.  The same code runs for a concrete n (sums become
+``Add``) and a symbolic n (sums stay ``Sum`` for the general-n prover).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import ast
+import functools
 
 import sympy as sp
 from sympy import Indexed, IndexedBase, KroneckerDelta, Sum, Symbol
 
-# Variables: the inputs and upstream gradients a claim may mention.
-x = IndexedBase("x", real=True)
-g = IndexedBase("g", real=True)
-dy = IndexedBase("dy", real=True)
-p = IndexedBase("p", real=True)
-gamma = Symbol("gamma", real=True)
-beta = Symbol("beta", real=True)
-eps = Symbol("epsilon", nonnegative=True)
-
-# Nodes of the graph.
-mu = Symbol("mu", real=True)
-sigma = Symbol("sigma", positive=True)
-sigma_p = Symbol("sigma_p", positive=True)
-L = Symbol("L", real=True)
-Lp = Symbol("L_p", real=True)
-xhat = IndexedBase("xhat", real=True)
-y = IndexedBase("y", real=True)
-
-N_SYMBOL = Symbol("n", integer=True, positive=True)
-FREE_INDICES = ("i", "j")
-BOUND_INDICES = ("k", "m", "l", "q", "r")
-INDEX = {name: Symbol(name, integer=True) for name in FREE_INDICES + BOUND_INDICES}
-# The bound index of node definitions; no claim can name it, so a claim's own
-# index (d(mu, x[k]) inside a sum over k) is never captured by a definition.
-DEF_INDEX = Symbol("kappa", integer=True)
-
-KINDS = ("xhat", "layer")
+from . import nodes as kinds
+from .language import N_SYMBOL, LanguageError, parse, read
+from .spec import ModelSpec, NodeSpec, SpecError
 
 
 class ModelError(ValueError):
     """A claim asks the model for something it does not have."""
 
 
-@dataclass(frozen=True)
+class Node:
+    """One declared node at one n: its symbol or base, index, kind and body."""
+
+    def __init__(self, spec: NodeSpec, atom, index: Symbol | None, kind, body):
+        self.spec, self.atom, self.index, self.kind, self.body = spec, atom, index, kind, body
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def body_at(self, position):
+        """The body of the instance at ``position`` (indexed nodes only)."""
+        return self.body if self.index is None else self.body.xreplace({self.index: position})
+
+    def definition_at(self, position):
+        body = self.body_at(position)
+        return sp.sqrt(body) if self.kind is kinds.ROOT else body
+
+
+def _definition_index(node: str, name: str) -> Symbol:
+    # Braces cannot occur in a name a file writes, so a definition's own
+    # indices never capture a claim's index (sum(d(mu, x[k]), k) for symbolic n).
+    return Symbol(f"{name}_{{{node}}}", integer=True)
+
+
 class Model:
-    """Batch norm over one feature of ``n`` values (``n`` an int or ``N_SYMBOL``).
-
-    ``kind`` is ``"xhat"`` (the post: L = Σ g_j x̂_j, g_j = ∂L/∂x̂_j) or
-    ``"layer"`` (y = γ x̂ + β, L = Σ dy_j y_j, dy_j = ∂L/∂y_j).
-    """
-
-    n: int | Symbol
-    kind: str = "xhat"
-    with_eps: bool = False
-    _defs: dict = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self):
-        if self.kind not in KINDS:
-            raise ModelError(f"unknown model kind {self.kind!r}; expected one of {KINDS}")
-        if isinstance(self.n, int) and self.n < 1:
-            raise ModelError(f"n must be a positive integer, got {self.n}")
-        k = DEF_INDEX
-        e = eps if self.with_eps else sp.S.Zero
-        upstream = g if self.kind == "xhat" else dy
-        defs = {
-            mu: self.sum(x[k], k) / self.n,
-            # sigma and sigma_p are defined by their squares (see module doc).
-            sigma: self.sum((x[k] - mu) ** 2, k) / self.n + e,
-            sigma_p: self.sum(p[k] ** 2, k) / self.n + e,
+    def __init__(self, spec: ModelSpec, n):
+        if isinstance(n, int) and n < 1:
+            raise ModelError(f"n must be a positive integer, got {n}")
+        self.spec = spec
+        self.n = n
+        self.size = sp.Integer(n) if isinstance(n, int) else N_SYMBOL
+        self.families: dict[str, IndexedBase] = {v: IndexedBase(v, real=True) for v in spec.vectors}
+        self.scalars: dict[str, Symbol] = {v: Symbol(v, real=True) for v in spec.scalars}
+        self.scalars.update({v: Symbol(v, nonnegative=True) for v in spec.nonnegative})
+        self.input_names = frozenset(self.families) | frozenset(self.scalars)
+        for node in spec.nodes:
+            if node.index is None:
+                self.scalars[node.name] = Symbol(node.name, real=True)
+            else:
+                self.families[node.name] = IndexedBase(node.name, real=True)
+        self.nodes: dict[str, Node] = {}
+        self.node_atoms: dict = {}  # scalar node symbol -> Node
+        self.node_bases: dict = {}  # indexed node base -> Node
+        visible = set(self.input_names)
+        for node in spec.nodes:
+            read_node = self.nodes[node.name] = self._read_node(node, visible)
+            (self.node_atoms if node.index is None else self.node_bases)[read_node.atom] = read_node
+            visible.add(node.name)
+        self._deps = {name: self._direct_deps(node) for name, node in self.nodes.items()}
+        self._descendants = {
+            name: self._find_descendants(name) for name in (*self.input_names, *self.nodes)
         }
-        if self.kind == "xhat":
-            defs[L] = self.sum(g[k] * xhat[k], k)
-        else:
-            defs[L] = self.sum(dy[k] * y[k], k)
-        defs[Lp] = self.sum(upstream[k] * p[k], k) / sigma_p
-        object.__setattr__(self, "_defs", defs)
+        self._adjoint_memo: dict = {}
+        self._inputs_memo: dict = {}
 
-    # -- names -----------------------------------------------------------
+    # -- reading the declarations -------------------------------------------
+    def _read_node(self, spec: NodeSpec, visible) -> Node:
+        index = _definition_index(spec.name, spec.index) if spec.index else None
+        assignment = {spec.index: index} if spec.index else {}
+        text, kind = spec.text, kinds.EXPLICIT
+        try:
+            top = read(text)
+            if isinstance(top, ast.Call) and top.func.id == "sqrt" and len(top.args) == 1:
+                # A root by declaration: SymPy would split sqrt(u/n) into sqrt(u)/sqrt(n).
+                text = ast.get_source_segment(text.strip(), top.args[0])
+                kind = kinds.ROOT
+            expr = parse(text, self, assignment, names=frozenset(visible), derivatives=False)
+        except LanguageError as exc:
+            raise SpecError(spec.field, str(exc)) from None
+        # Rename the definition's own sum indices (see _definition_index).
+        renames = {}
+        for s in expr.atoms(Sum):
+            for k in s.variables:
+                renames[k] = _definition_index(spec.name, k.name)
+        expr = expr.xreplace(renames)
+        if spec.index is None and any(
+            a.is_Symbol and a.is_integer for a in expr.free_symbols if a != N_SYMBOL
+        ):
+            raise SpecError(spec.field, "a scalar node's definition has a free index")
+        atom = self.families[spec.name] if spec.index else self.scalars[spec.name]
+        return Node(spec, atom, index, kind, expr)
+
+    def _direct_deps(self, node: Node) -> frozenset[str]:
+        names = {s.name for s in node.body.free_symbols if s.name in self.scalars}
+        names |= {a.base.name for a in node.body.atoms(Indexed)}
+        return frozenset(names)
+
+    def descendants(self, name: str) -> frozenset[str]:
+        """Nodes that depend on ``name`` (an input or a node), directly or not."""
+        return self._descendants[name]
+
+    def _find_descendants(self, name: str) -> frozenset[str]:
+        out: set[str] = set()
+        for node in self.spec.nodes:  # declaration order is a topological order
+            if name in self._deps[node.name] or self._deps[node.name] & out:
+                out.add(node.name)
+        return frozenset(out)
+
     @property
     def symbolic(self) -> bool:
         return not isinstance(self.n, int)
 
-    @property
-    def families(self) -> dict[str, IndexedBase]:
-        fams = {"x": x, "xhat": xhat, "p": p}
-        if self.kind == "xhat":
-            fams["g"] = g
-        else:
-            fams.update(dy=dy, y=y)
-        return fams
+    @functools.cached_property
+    def symmetric(self) -> bool:
+        """Every definition names positions through bare indices only, so permuting
+        positions maps the model to itself (see language.positions_by_index_only)."""
+        from .language import positions_by_index_only
 
-    @property
-    def scalars(self) -> dict[str, sp.Expr]:
-        names = {"mu": mu, "sigma": sigma, "L": L, "L_p": Lp, "sigma_p": sigma_p}
-        if self.with_eps:
-            names["eps"] = eps
-        if self.kind == "layer":
-            names.update(gamma=gamma, beta=beta)
-        return names
+        declared = frozenset(self.spec.declared)
+        return all(positions_by_index_only(n.text, declared) for n in self.spec.nodes)
 
-    # -- sums ------------------------------------------------------------
+    # -- atoms -------------------------------------------------------------
+    def node_of(self, atom) -> Node | None:
+        """The node an atom is an instance of (σ, or x̂_3), else None."""
+        if isinstance(atom, Indexed):
+            return self.node_bases.get(atom.base)
+        return self.node_atoms.get(atom)
+
+    def name_of(self, v) -> str:
+        return v.base.name if isinstance(v, Indexed) else v.name
+
+    def is_variable(self, v) -> bool:
+        if isinstance(v, Indexed):
+            return v.base in self.families.values()
+        return isinstance(v, Symbol) and self.scalars.get(v.name) == v
+
+    def definition(self, atom):
+        """One level: the node atom written in its parents."""
+        node = self.node_of(atom)
+        return node.definition_at(atom.indices[0] if isinstance(atom, Indexed) else None)
+
+    # -- sums --------------------------------------------------------------
     def sum(self, f, k: Symbol, ne=None):
         """Σ_k f over k = 1..n, skipping k == ne when given."""
         if self.symbolic:
             if ne is not None:
                 f = f * (1 - KroneckerDelta(ne, k))
-            return Sum(f, (k, 1, self.n))
+            return Sum(f, (k, 1, self.size))
         return sp.Add(*[f.xreplace({k: sp.Integer(v)}) for v in range(1, self.n + 1) if v != ne])
 
-    # -- graph view: one-level definitions ---------------------------------
-    def _explicit(self, a):
-        """One-level definition of an indexed or loss node, or None."""
-        if isinstance(a, Indexed):
-            (idx,) = a.indices
-            if a.base == xhat:
-                return (x[idx] - mu) / sigma
-            if a.base == y:
-                return gamma * xhat[idx] + beta
-            return None
-        if a in (L, Lp):
-            return self._defs[a]
-        return None
+    # -- expansion ---------------------------------------------------------
+    def expand(self, e, keep=frozenset()):
+        """Every node replaced by its definition, recursively, except nodes named in keep."""
 
-    def expand_once(self, e, keep=()):
-        """Replace explicit nodes by their one-level definitions (not those in keep)."""
-        return e.replace(_explicit_node(keep), self._explicit)
+        def target(a):
+            node = self.node_of(a)
+            return node is not None and node.name not in keep
 
-    def expand_full(self, e, keep=()):
-        """Expand explicit nodes until only variables, mu, sigma, sigma_p (and keep) remain."""
-        is_node = _explicit_node(keep)
-        return e.replace(is_node, lambda a: self.expand_full(self._explicit(a), keep))
+        return e.replace(target, lambda a: self.expand(self.definition(a), keep))
+
+    @functools.cached_property
+    def statistics(self) -> frozenset[str]:
+        """Scalar nodes computed without any indexed node (μ, σ, a variance): the
+        per-channel quantities a reader and a kernel keep by name."""
+        out: set[str] = set()
+        for node in self.spec.nodes:
+            deps = self._deps[node.name]
+            if (
+                node.index is None
+                and all(d in self.input_names or d in out for d in deps)
+                and not any(d in self.node_bases_by_name for d in deps)
+            ):
+                out.add(node.name)
+        return frozenset(out)
+
+    @functools.cached_property
+    def node_bases_by_name(self) -> frozenset[str]:
+        return frozenset(n.name for n in self.nodes.values() if n.index is not None)
+
+    def graph_form(self, e):
+        """e in the inputs and the statistics (x, dy, μ, σ): every other node expanded."""
+        return self.expand(e, keep=self.statistics)
+
+    def _substitute_indexed(self, e, names):
+        """Indexed nodes of the families in ``names`` replaced by their definitions,
+        until none is left (their definitions may name other such families)."""
+        if not names:
+            return e
+
+        def target(a):
+            return isinstance(a, Indexed) and a.base.name in names and a.base in self.node_bases
+
+        while True:
+            new = e.replace(target, self.definition)
+            if new == e:
+                return e
+            e = new
 
     # -- derivatives -------------------------------------------------------
-    def _implicit_local(self, node, v):
-        """d node / d v holding the node's own inputs fixed."""
-        d = sp.diff(self._defs[node], v)
-        return d if node == mu else d / (2 * node)
+    def _check(self, v):
+        if not self.is_variable(v):
+            raise ModelError(f"cannot differentiate with respect to {v}")
 
-    def partial(self, e, v):
-        """Graph-view partial: every node in e is replaced by its one-level
-        definition, its inputs held fixed (so ∂x̂_j/∂x_i holds μ and σ fixed)."""
-        _check_variable(v)
+    def partial(self, f, v):
+        """Graph-view partial: nodes in f replaced by one level of definition, inputs fixed."""
+        self._check(v)
+        f = sp.sympify(f)
+        keep = self.name_of(v)
         markers = {}
-        for node in (mu, sigma, sigma_p):
-            if node != v and e.has(node):
-                markers[node] = sp.Dummy(node.name, **node.assumptions0)
-        e = e.xreplace(markers)
-        e = self.expand_once(e, keep=_keep_for(v))
-        out = sp.diff(e, v)
-        for node, mark in markers.items():
-            out += sp.diff(e, mark) * self._implicit_local(node, v)
-        return out.xreplace({m: nd for nd, m in markers.items()})
-
-    def total(self, e, v):
-        """Expanded-view derivative: e as a function of the variables alone
-        (through mu and sigma by the chain rule on their definitions)."""
-        _check_variable(v)
-        e = self.expand_full(e, keep=_keep_for(v))
-        d_mu = sp.S.One if v == mu else sp.diff(self._defs[mu], v)
-        d_sigma = (
-            sp.S.One
-            if v == sigma
-            else (sp.diff(self._defs[sigma], v) + sp.diff(self._defs[sigma], mu) * d_mu)
-            / (2 * sigma)
+        for s in f.free_symbols:
+            node = self.node_atoms.get(s)
+            if node is not None and s != v:
+                markers[s] = sp.Dummy(s.name, **s.assumptions0)
+        e = f.xreplace(markers)
+        indexed = {a.base.name for a in e.atoms(Indexed) if a.base in self.node_bases} - {keep}
+        e = e.replace(
+            lambda a: isinstance(a, Indexed) and a.base.name in indexed,
+            self.definition,
         )
-        d_sigma_p = sp.S.One if v == sigma_p else sp.diff(self._defs[sigma_p], v) / (2 * sigma_p)
         out = sp.diff(e, v)
-        for node, dn in ((mu, d_mu), (sigma, d_sigma), (sigma_p, d_sigma_p)):
-            if node != v:
-                out += sp.diff(e, node) * dn
+        for s, mark in markers.items():
+            node = self.node_atoms[s]
+            out += sp.diff(e, mark) * node.kind.chain(s, sp.diff(node.body, v))
+        return out.xreplace({m: s for s, m in markers.items()})
+
+    def adjoint(self, f, v):
+        """D(f, v): v perturbed, its ancestors fixed, its descendants recomputed."""
+        self._check(v)
+        f = sp.sympify(f)
+        down = self.descendants(self.name_of(v))
+        e = self._substitute_indexed(f, down)
+        out = sp.diff(e, v)
+        for s in sorted(e.free_symbols, key=lambda a: a.name):
+            node = self.node_atoms.get(s)
+            if node is not None and node.name in down:
+                out += sp.diff(e, s) * self._adjoint_scalar(node, v)
         return out
 
-    # -- evaluation --------------------------------------------------------
-    def to_graph(self, e):
-        """Everything in terms of x, upstream, mu and sigma (route C's p = x − μ),
-        in one pass over the expression."""
-        is_node = _explicit_node(())
+    def _adjoint_scalar(self, node: Node, v):
+        key = (node.name, v)
+        if key not in self._adjoint_memo:
+            self._adjoint_memo[key] = node.kind.chain(node.atom, self.adjoint(node.body, v))
+        return self._adjoint_memo[key]
 
-        def is_target(a):
-            return is_node(a) or a is sigma_p or (isinstance(a, Indexed) and a.base == p)
-
-        def graph(a):
-            if a == sigma_p:
-                return sigma
-            if isinstance(a, Indexed) and a.base == p:
-                return x[a.indices[0]] - mu
-            return self.to_graph(self._explicit(a))
-
-        return e.replace(is_target, graph)
-
-    def to_x(self, e):
-        """Concrete n only: mu replaced by the mean; sigma stays, with
-        sigma**2 == self.sigma_squared."""
-        return self.to_graph(e).xreplace({mu: self.mean})
-
-    @property
-    def mean(self):
-        return self._defs[mu]
-
-    @property
-    def sigma_squared(self):
-        """var + eps as a function of x alone."""
-        return self._defs[sigma].xreplace({mu: self.mean})
-
-
-def _explicit_node(keep):
-    """A cheap test for the nodes expand_* replaces (xhat[j], y[j], L, L_p)."""
-
-    def is_node(a):
-        if a.is_Symbol:  # identity: Symbols are interned, and == is slow on big trees
-            return (a is L or a is Lp) and a not in keep
-        return isinstance(a, Indexed) and a.base in (xhat, y) and a not in keep
-
-    return is_node
-
-
-def _check_variable(v):
-    ok = isinstance(v, Symbol) or (isinstance(v, Indexed) and v.base in (x, p, xhat, y))
-    if not ok:
-        raise ModelError(f"cannot differentiate with respect to {v}")
-
-
-def _keep_for(v):
-    """Nodes an expansion must stop at because v is one of them."""
-    if isinstance(v, Indexed) and v.base in (xhat, y):
-        return _KeepBase(v.base)
-    return (v,)
-
-
-class _KeepBase(tuple):
-    """Membership test that keeps every element of one indexed node family."""
-
-    def __new__(cls, base):
-        obj = super().__new__(cls, ())
-        obj.base = base
-        return obj
-
-    def __contains__(self, a):
-        return isinstance(a, Indexed) and a.base == self.base
+    # -- what an atom depends on ----------------------------------------------
+    def inputs_of(self, atom) -> frozenset:
+        """The input atoms (x_1, eps, ...) an atom depends on, through the definitions."""
+        if self.node_of(atom) is None:
+            return frozenset({atom})
+        if atom not in self._inputs_memo:
+            out: set = set()
+            d = self.definition(atom)
+            for a in d.free_symbols | d.atoms(Indexed):
+                if isinstance(a, Indexed) or (a.name in self.scalars and not a.is_integer):
+                    out |= self.inputs_of(a)
+            self._inputs_memo[atom] = frozenset(out)
+        return self._inputs_memo[atom]

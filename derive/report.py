@@ -33,11 +33,19 @@ from pathlib import Path
 import jinja2
 import sympy as sp
 
-from .claims import Claim, Document
+from .claims import Claim, Document, model_for
 from .files import write_if_changed
-from .language import CASES, LanguageError, parse
-from .model import INDEX, N_SYMBOL, ModelError, beta, dy, eps, g, gamma, mu, sigma, x, xhat, y
-from .verify import FAILS, HOLDS, NOT_APPLICABLE, ClaimResult, DocumentResult, format_ns
+from .language import CASES, N_SYMBOL, LanguageError, index_symbol, parse
+from .model import ModelError
+from .results import (
+    FAILS,
+    HOLDS,
+    NOT_APPLICABLE,
+    UNDECIDED,
+    ClaimResult,
+    DocumentResult,
+    format_ns,
+)
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -55,7 +63,7 @@ LINE_UNITS = 52
 # At most this many rewrite steps of one all-n proof are printed.
 MAX_PROOF_STEPS = 40
 
-VERDICT_TEXT = {HOLDS: "holds", FAILS: "FAILS", NOT_APPLICABLE: "n/a"}
+VERDICT_TEXT = {HOLDS: "holds", FAILS: "FAILS", UNDECIDED: "UNDECIDED", NOT_APPLICABLE: "n/a"}
 CASE_TEX = {
     "all": "",
     "all i": r"for every $i$",
@@ -189,7 +197,9 @@ def label(claim_id: str) -> TeX:
 # eps, beta),
 # and symbol_names prints each under its own LaTeX.
 _RANK_INDEXED = {"x": "a", "xhat": "b", "p": "c", "g": "d", "dy": "e", "y": "f"}
-_RANK_SCALAR = {gamma: "Ag", mu: "zm", sigma: "zs", eps: "zt", beta: "zu"}
+_RANK_SCALAR = {"gamma": "Ag", "mu": "zm", "sigma": "zs", "eps": "zt", "beta": "zu"}
+# Names whose LaTeX SymPy does not know.
+_LATEX_NAMES = {"eps": r"\varepsilon"}
 
 
 def _renamed(e):
@@ -201,9 +211,13 @@ def _renamed(e):
         idx = "_".join(f"{int(i):04d}" if i.is_Integer else str(i) for i in a.indices)
         new = sp.Symbol(f"{rank}{idx}", **a.assumptions0)
         rep[a], names[new] = new, sp.latex(a)
-    for old, rank in _RANK_SCALAR.items():
-        new = sp.Symbol(rank, **old.assumptions0)
-        rep[old], names[new] = new, sp.latex(old)
+    for old in e.free_symbols:
+        if not old.is_Symbol or old.name not in _RANK_SCALAR:
+            if old.is_Symbol and old.name in _LATEX_NAMES:
+                names[old] = _LATEX_NAMES[old.name]
+            continue
+        new = sp.Symbol(_RANK_SCALAR[old.name], **old.assumptions0)
+        rep[old], names[new] = new, _LATEX_NAMES.get(old.name, sp.latex(old))
     return e.xreplace(rep), names
 
 
@@ -359,21 +373,21 @@ class Side:
 
 def evaluate_side(document: Document, text: str, assignment: dict) -> Side:
     """A side evaluated by SymPy at SHOW_N (or 2 when that is too long)."""
-    return _evaluate_side(document.model, document.eps, text, tuple(sorted(assignment.items())))
+    spec = document.model_for(3).spec
+    return _evaluate_side(spec, text, tuple(sorted(assignment.items())))
 
 
 @functools.lru_cache(maxsize=4096)
-def _evaluate_side(kind: str, with_eps: bool, text: str, assignment: tuple) -> Side:
+def _evaluate_side(spec, text: str, assignment: tuple) -> Side:
     """Cached: a side's display depends only on the model and the text."""
-    document = Document("", "", "", "", kind, with_eps, ())
     assignment = dict(assignment)
     last = ""
     for n in (SHOW_N, 2):
         if any(v > n for v in assignment.values()):
             continue
         try:
-            model = document.model_for(n)
-            e = model.to_graph(parse(text, model, assignment))
+            model = model_for(spec, n)
+            e = model.graph_form(parse(text, model, assignment))
         except (LanguageError, ModelError) as exc:
             return Side(text, 0, TeX(""), f"cannot be evaluated at n = {n}: {exc}")
         # the shortest of a few equivalent forms (ties: a fixed order, for determinism)
@@ -407,19 +421,21 @@ class CaseView:
 def _step_views(result: ClaimResult, case_label: str, steps: int) -> tuple[StepView, ...]:
     out = []
     for k in range(1, steps + 1):
-        good, bad, cx = [], [], None
+        by_status: dict[str, list[int]] = {HOLDS: [], FAILS: [], UNDECIDED: []}
+        cx = None
         for v in result.verdicts:
             for s in v.steps:
                 if s.case == case_label and s.step == k:
-                    (good if s.holds else bad).append(v.n)
-                    if not s.holds and cx is None:
+                    by_status[s.status].append(v.n)
+                    if s.status == FAILS and cx is None:
                         cx = s.counterexample
-        parts = []
-        if good:
-            parts.append(f"holds for n = {format_ns(good)}")
-        if bad:
-            parts.append(f"FAILS for n = {format_ns(bad)}")
-        out.append(StepView(k, "; ".join(parts) or "not checked", not bad, cx))
+        parts = [
+            f"{VERDICT_TEXT[status]} for n = {format_ns(ns)}"
+            for status, ns in by_status.items()
+            if ns
+        ]
+        holds = not by_status[FAILS] and not by_status[UNDECIDED]
+        out.append(StepView(k, "; ".join(parts) or "not checked", holds, cx))
     return tuple(out)
 
 
@@ -490,6 +506,7 @@ class ClaimView:
     label: TeX
     title: str
     holds: bool
+    status: str  # results.HOLDS | FAILS | UNDECIDED
     kind: str
     statement: TeX
     verdict: str
@@ -532,9 +549,10 @@ def _claim_view(document: Document, result: ClaimResult, used_by) -> ClaimView:
         label=label(claim.id),
         title=claim.title,
         holds=result.holds,
+        status=result.status,
         kind=claim.kind,
         statement=document_display(claim.latex),
-        verdict="holds" if result.holds else "FAILS",
+        verdict=VERDICT_TEXT[result.status],
         verdict_summary=_verdict_summary(result),
         checked=format_ns(checked),
         all_n=_all_n(result.proofs),
@@ -548,33 +566,19 @@ def _claim_view(document: Document, result: ClaimResult, used_by) -> ClaimView:
 
 
 def _setting(document: Document) -> list[tuple[str, TeX]]:
-    """The model's definitions, printed by sympy.latex from the model's symbols."""
-    n, j, k = N_SYMBOL, INDEX["j"], INDEX["k"]
-    e = eps if document.eps else sp.S.Zero
-    L = sp.Symbol("L")
-    rows = [
-        ("The mean", sp.Eq(mu, sp.Sum(x[k], (k, 1, n)) / n, evaluate=False)),
-        (
-            "The standard deviation σ > 0 (population: divide by n"
-            + ("; with ε)" if document.eps else "; no ε)"),
-            sp.Eq(sigma**2, sp.Sum((x[k] - mu) ** 2, (k, 1, n)) / n + e, evaluate=False),
-        ),
-        ("The normalised values", sp.Eq(xhat[j], (x[j] - mu) / sigma, evaluate=False)),
-    ]
-    if document.model == "layer":
-        rows += [
-            ("The layer's output", sp.Eq(y[j], gamma * xhat[j] + beta, evaluate=False)),
-            (
-                "The loss, linear in y with upstream gradient dy",
-                sp.Eq(L, sp.Sum(dy[k] * y[k], (k, 1, n)), evaluate=False),
-            ),
-        ]
-    else:
+    """The declared model's nodes, each with its definition, printed by sympy.latex."""
+    model = document.model_for(N_SYMBOL)
+    rows = []
+    for node in model.nodes.values():
+        j = index_symbol(node.spec.index or "j")
+        definition = node.definition_at(j)
+        # Print a definition's own sum indices under the names the file wrote.
+        plain = {s: index_symbol(s.name.split("_{")[0]) for s in definition.atoms(sp.Symbol)}
+        plain = {a: b for a, b in plain.items() if a.name.endswith("}")}
+        atom = node.atom[j] if node.index is not None else node.atom
+        kind = "a square root" if node.kind.name == "sqrt" else "a node"
         rows.append(
-            (
-                "The loss, linear in x̂ with upstream gradient g",
-                sp.Eq(L, sp.Sum(g[k] * xhat[k], (k, 1, n)), evaluate=False),
-            )
+            (f"{node.name}: {kind}", sp.Eq(atom, definition.xreplace(plain), evaluate=False))
         )
     return [(text, TeX(tex(expr))) for text, expr in rows]
 
@@ -656,7 +660,8 @@ def render_report(result: DocumentResult, *, extras: dict | None = None) -> str:
         holds=result.holds,
         setting=_setting(document),
         claims=claims,
-        failing=[c for c in claims if not c.holds],
+        failing=[c for c in claims if c.status == FAILS],
+        undecided=[c for c in claims if c.status == UNDECIDED],
         noted=[c for c in claims if c.note],
         reasons=reasons,
         with_proofs=any(c.proofs for c in claims),

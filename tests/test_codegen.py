@@ -21,7 +21,9 @@ from derive.codegen import (
     render_module,
     write_generated,
 )
-from derive.model import INDEX, N_SYMBOL, Model, dy, g
+from derive.language import N_SYMBOL, index_symbol
+from derive.model import Model
+from derive.spec import preset
 from derive.verify import verify_document
 
 GENERATED = Path(codegen.__file__).parent / "generated" / "batchnorm.py"
@@ -105,22 +107,22 @@ def test_refuses_to_emit_from_a_broken_claim(claim_id, old, new, tmp_path):
 
 
 def test_lowering_turns_sums_into_reductions():
-    model = Model(N_SYMBOL, kind="layer", with_eps=True)
+    model = Model(preset("layer", True), N_SYMBOL)
     from derive.language import parse
 
     e = parse("sum(dy[j]*(x[j] - mu), j)/n + sum(dy[k], k)", model, {})
-    got = lower(e, model, dy)
+    got = lower(e, model, model.families["dy"])
     want = reduction_symbol("sum_dy_xc") / codegen.N_VALUES + reduction_symbol("sum_dy")
     assert sp.simplify(got - want) == 0
 
 
 def test_lowering_rejects_a_summand_without_kernel():
-    model = Model(N_SYMBOL, kind="xhat")
+    model = Model(preset("xhat", False), N_SYMBOL)
     from derive.language import parse
 
-    e = parse("sum(g[k]**3, k)", model, {"i": INDEX["i"]})
+    e = parse("sum(g[k]**3, k)", model, {"i": index_symbol("i")})
     with pytest.raises(CodegenError, match="no reduction kernel"):
-        lower(e, model, g)
+        lower(e, model, model.families["g"])
 
 
 def test_emitted_coefficients_come_from_the_claim():

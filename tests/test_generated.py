@@ -19,7 +19,6 @@ from derive.claims import load
 from derive.codegen import SEED_DOCUMENT
 from derive.generated.batchnorm import batchnorm_backward, batchnorm_forward, xhat_backward
 from derive.language import parse
-from derive.model import Model, sigma, x
 
 # float64 against another float64 computation: sums of at most a few hundred
 # terms of order one, so agreement to ~1e3 ulps with room to spare.
@@ -310,16 +309,15 @@ def test_backward_restores_the_ufunc_buffer_size():
 def test_verified_jacobian_matches_finite_differences(n):
     doc = load(SEED_DOCUMENT)
     claim = doc.claim("jacobian")
-    model = Model(n, kind=doc.model, with_eps=doc.eps)
-    xs = [x[k] for k in range(1, n + 1)]
+    model = doc.model_for(n)
+    xs = [model.families["x"][k] for k in range(1, n + 1)]
     entries = sp.zeros(n, n)
     for case in claim.cases:
         for i in range(1, n + 1):
             for j in range(1, n + 1):
                 if (i == j) != (case.label == "i = j"):
                     continue
-                e = model.to_x(parse(case.sides[-1], model, {"i": i, "j": j}))
-                entries[j - 1, i - 1] = e.xreplace({sigma: sp.sqrt(model.sigma_squared)})
+                entries[j - 1, i - 1] = model.expand(parse(case.sides[-1], model, {"i": i, "j": j}))
     jac = sp.lambdify(xs, entries, modules="numpy")
     rng = np.random.default_rng(n)
     point = rng.standard_normal(n)

@@ -13,10 +13,13 @@ import sympy as sp
 from derive import report
 from derive.alln import Proof, Step
 from derive.claims import from_dict
-from derive.model import mu, x
+from derive.model import Model
+from derive.spec import preset
 from derive.verify import verify_document
 from tests.conftest import mutate, only, seed_data
 
+_M = Model(preset("xhat", False), 3)
+x, mu = _M.families["x"], _M.scalars["mu"]
 NS = (1, 2, 3)  # n = 1 (not applicable), the smallest n, and one with a third position
 
 
@@ -82,7 +85,7 @@ def test_claims_show_statement_uses_notes_and_steps(seed_document, seed_tex):
     # notes: the literal (1) slip, the reading p = x - mu, and why n = 1 is excluded
     assert r"is added to $\partial$$\hat{x}$/$\partial$$\mu$ instead of being" in seed_tex
     assert r"p = x $-$ $\mu$ (the centred vector)" in seed_tex
-    assert r"n = 1: a single value has $\sigma$ = 0" in seed_tex
+    assert r"is undefined at n = 1: division by zero in 1/sigma" in seed_tex
 
 
 def test_sides_are_printed_by_sympy_at_n_3(seed_tex):
@@ -164,7 +167,7 @@ def test_layer_model_with_eps_setting():
     ]
     result = verify_document(from_dict(data), (1, 2))
     tex = report.render_report(result)
-    assert r"\epsilon" in tex and r"{y}_{j} = \gamma {\hat{x}}_{j} + \beta" in tex
+    assert r"\varepsilon" in tex and r"{y}_{i} = \gamma {\hat{x}}_{i} + \beta" in tex
     assert r"L = \sum_{k=1}^{n} {dy}_{k} {y}_{k}" in tex
     assert "n/a" not in tex.split(r"\section{Summary}")[1]  # with eps, n = 1 is checked
 

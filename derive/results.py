@@ -1,0 +1,157 @@
+"""Verdicts and their wording, in one place for the CLI, the JSON output and the report.
+
+A step at one n is HOLDS (exactly equal, confirmed numerically), FAILS (a
+point separates the sides), UNDECIDED (neither could be established; the
+reason says why) or NOT_APPLICABLE (the claim names a position or a value that
+does not exist at that n).  A claim's verdict is the worst of its steps over
+every n: FAILS before UNDECIDED before HOLDS; a claim that is only ever not
+applicable is UNDECIDED, since nothing about it was checked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .claims import Claim, Document
+from .numeric import Counterexample
+
+HOLDS, FAILS, UNDECIDED, NOT_APPLICABLE = "holds", "fails", "undecided", "n/a"
+# The first word of a claim's line in the CLI, by verdict.
+WORDS = {HOLDS: "PASS", FAILS: "FAIL", UNDECIDED: "UNDECIDED", NOT_APPLICABLE: "N/A"}
+EXIT_OK, EXIT_FAIL, EXIT_BAD_INPUT, EXIT_UNDECIDED = 0, 1, 2, 3
+
+
+def worst(statuses) -> str:
+    statuses = set(statuses)
+    for status in (FAILS, UNDECIDED, HOLDS):
+        if status in statuses:
+            return status
+    return UNDECIDED  # nothing checked at all
+
+
+@dataclass(frozen=True)
+class StepVerdict:
+    case: str  # the case label, e.g. "i != j"
+    step: int  # which "=" of the case, from 1
+    status: str
+    counterexample: Counterexample | None = None
+    reason: str = ""
+
+    @property
+    def holds(self) -> bool:
+        return self.status == HOLDS
+
+
+@dataclass(frozen=True)
+class NVerdict:
+    n: int
+    status: str
+    reason: str = ""  # why n/a or undecided
+    steps: tuple[StepVerdict, ...] = ()
+
+    @property
+    def first_failure(self) -> StepVerdict | None:
+        return next((s for s in self.steps if s.status == FAILS), None)
+
+    @property
+    def first_undecided(self) -> StepVerdict | None:
+        return next((s for s in self.steps if s.status == UNDECIDED), None)
+
+
+@dataclass(frozen=True)
+class AllNStep:
+    """The general-n prover's verdict on one "=" of a claim."""
+
+    case: str
+    step: int
+    proof: object | None  # alln.Proof; None where the side cannot be read for symbolic n
+    reason: str = ""
+
+    @property
+    def proved(self) -> bool:
+        return self.proof is not None and self.proof.proved
+
+
+@dataclass(frozen=True)
+class ClaimResult:
+    claim: Claim
+    verdicts: tuple[NVerdict, ...]
+    proofs: tuple[AllNStep, ...] = ()  # all-n proofs, one per (case, step), when asked for
+    vacuous: bool = False  # both sides are identically 0 wherever the claim holds
+
+    @property
+    def status(self) -> str:
+        return worst(v.status for v in self.verdicts if v.status != NOT_APPLICABLE)
+
+    @property
+    def holds(self) -> bool:
+        return self.status == HOLDS
+
+    @property
+    def proved_all_n(self) -> bool:
+        return bool(self.proofs) and all(p.proved for p in self.proofs)
+
+    @property
+    def first_failure(self) -> NVerdict | None:
+        return next((v for v in self.verdicts if v.status == FAILS), None)
+
+    @property
+    def first_undecided(self) -> NVerdict | None:
+        return next((v for v in self.verdicts if v.status == UNDECIDED), None)
+
+    def summary(self, words=None) -> str:
+        """'holds for n = 2..8; n/a for n = 1', with optional words per status."""
+        parts = []
+        for status in (HOLDS, FAILS, UNDECIDED, NOT_APPLICABLE):
+            ns = [v.n for v in self.verdicts if v.status == status]
+            if ns:
+                word = (words or {}).get(status, status)
+                parts.append(f"{word} for n = {format_ns(ns)}")
+        return "; ".join(parts)
+
+    def exit_code(self, all_n: bool) -> int:
+        if self.status == FAILS:
+            return EXIT_FAIL
+        if self.status != HOLDS or (all_n and not self.proved_all_n):
+            return EXIT_UNDECIDED
+        return EXIT_OK
+
+
+@dataclass(frozen=True)
+class DocumentResult:
+    document: Document
+    ns: tuple[int, ...]
+    claims: tuple[ClaimResult, ...] = field(default_factory=tuple)
+    all_n: bool = False
+
+    @property
+    def holds(self) -> bool:
+        return self.exit_code == EXIT_OK
+
+    @property
+    def exit_code(self) -> int:
+        return combine_exit_codes(c.exit_code(self.all_n) for c in self.claims)
+
+
+def combine_exit_codes(codes) -> int:
+    codes = set(codes)
+    for code in (EXIT_BAD_INPUT, EXIT_FAIL, EXIT_UNDECIDED):
+        if code in codes:
+            return code
+    return EXIT_OK
+
+
+def format_ns(ns) -> str:
+    """[2, 3, 4, 8] -> '2..4, 8'."""
+    ns = sorted(ns)
+    if not ns:
+        return "none"
+    out, start, prev = [], ns[0], ns[0]
+    for v in [*ns[1:], None]:
+        if v is not None and v == prev + 1:
+            prev = v
+            continue
+        out.append(str(start) if start == prev else f"{start}..{prev}")
+        if v is not None:
+            start = prev = v
+    return ", ".join(out)

@@ -1,0 +1,178 @@
+"""Model declarations: the ``[model]`` table of a claim file, and the presets.
+
+A model is data: the name of the batch size, the indexed inputs (vectors),
+the scalar inputs (some known to be >= 0) and an ordered list of nodes, each
+``name = expr`` or ``name[i] = expr`` in the claim language.  Nothing here
+knows batch norm: the old ``model = "xhat"`` / ``"layer"`` kinds are presets
+written in the same form.
+
+A node whose whole definition is ``sqrt(u)`` is of kind ``sqrt`` (a root with
+s**2 == u); every other node is ``explicit``.  See ``nodes.py``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+# The language's own function names and the names SymPy's printers treat
+# specially can never be declared.
+RESERVED = frozenset({"sum", "d", "D", "delta", "sqrt", "ne"})
+_NODE = re.compile(
+    r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:\[\s*([A-Za-z_][A-Za-z0-9_]*)\s*\])?\s*=(.*)\Z"
+)
+MODEL_KEYS = {"size", "vectors", "scalars", "nonnegative", "nodes"}
+# A model is small by nature (batch norm has 7 nodes); the bound keeps a
+# hostile file from declaring thousands of names.
+MAX_DECLARATIONS = 64
+
+
+class SpecError(ValueError):
+    """A malformed [model] table; ``field`` names the offending key."""
+
+    def __init__(self, field: str, message: str):
+        self.field = field
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    name: str
+    index: str | None  # "i" for name[i] = ..., None for a scalar node
+    text: str  # the definition, in the claim language
+    field: str  # where it was declared, e.g. "model.nodes[3]"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    size: str = "n"
+    vectors: tuple[str, ...] = ()
+    scalars: tuple[str, ...] = ()
+    nonnegative: tuple[str, ...] = ()
+    nodes: tuple[NodeSpec, ...] = ()
+    preset: str = ""  # the preset it came from, "" when declared in the file
+
+    @property
+    def declared(self) -> tuple[str, ...]:
+        return (
+            self.size,
+            *self.vectors,
+            *self.scalars,
+            *self.nonnegative,
+            *(node.name for node in self.nodes),
+        )
+
+    def node(self, name: str) -> NodeSpec:
+        for node in self.nodes:
+            if node.name == name:
+                return node
+        raise KeyError(name)
+
+    @property
+    def has_eps(self) -> bool:
+        return "eps" in self.nonnegative
+
+
+def from_table(table) -> ModelSpec:
+    """A ModelSpec from a parsed ``[model]`` TOML table (checked, not evaluated)."""
+    if not isinstance(table, dict):
+        raise SpecError("model", "expected a [model] table")
+    extra = sorted(set(table) - MODEL_KEYS)
+    if extra:
+        raise SpecError(
+            f"model.{extra[0]}", f"unknown key; allowed: {', '.join(sorted(MODEL_KEYS))}"
+        )
+    size = table.get("size", "n")
+    if not isinstance(size, str) or not IDENTIFIER.match(size):
+        raise SpecError("model.size", f"expected a name, got {size!r}")
+    lists = {}
+    for key in ("vectors", "scalars", "nonnegative", "nodes"):
+        value = table.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise SpecError(f"model.{key}", "expected a list of strings")
+        if len(value) > MAX_DECLARATIONS:
+            raise SpecError(f"model.{key}", f"at most {MAX_DECLARATIONS} entries")
+        lists[key] = value
+    for key in ("vectors", "scalars", "nonnegative"):
+        for pos, name in enumerate(lists[key], 1):
+            if not IDENTIFIER.match(name):
+                raise SpecError(f"model.{key}[{pos}]", f"expected a name, got {name!r}")
+    nodes = []
+    for pos, text in enumerate(lists["nodes"], 1):
+        field = f"model.nodes[{pos}]"
+        m = _NODE.match(text)
+        if not m:
+            raise SpecError(field, f"expected 'name = expr' or 'name[i] = expr', got {text!r}")
+        name, index, body = m.group(1), m.group(2), m.group(3).strip()
+        if not body:
+            raise SpecError(field, "empty definition")
+        nodes.append(NodeSpec(name, index, body, field))
+    spec = ModelSpec(
+        size=size,
+        vectors=tuple(lists["vectors"]),
+        scalars=tuple(lists["scalars"]),
+        nonnegative=tuple(lists["nonnegative"]),
+        nodes=tuple(nodes),
+    )
+    check_names(spec)
+    return spec
+
+
+def check_names(spec: ModelSpec) -> None:
+    """Every declared name is new, not reserved, and no node index is declared."""
+    seen: dict[str, str] = {}
+    fields = [("model.size", spec.size)]
+    fields += [(f"model.vectors[{k}]", v) for k, v in enumerate(spec.vectors, 1)]
+    fields += [(f"model.scalars[{k}]", v) for k, v in enumerate(spec.scalars, 1)]
+    fields += [(f"model.nonnegative[{k}]", v) for k, v in enumerate(spec.nonnegative, 1)]
+    fields += [(node.field, node.name) for node in spec.nodes]
+    for field, name in fields:
+        if name in RESERVED or name.startswith("_"):
+            raise SpecError(field, f"{name!r} is reserved")
+        if name in seen:
+            raise SpecError(field, f"{name!r} is already declared ({seen[name]})")
+        seen[name] = field
+    for node in spec.nodes:
+        if node.index is not None and node.index in seen:
+            raise SpecError(node.field, f"index {node.index!r} is a declared name")
+
+
+def _batchnorm(upstream: str, layer: bool, eps: bool) -> ModelSpec:
+    e = " + eps" if eps else ""
+    loss = f"sum({upstream}[k]*y[k], k)" if layer else f"sum({upstream}[k]*xhat[k], k)"
+    texts = [
+        ("mu", None, "sum(x[k], k)/n"),
+        ("sigma", None, f"sqrt(sum((x[k] - mu)**2, k)/n{e})"),
+        ("xhat", "i", "(x[i] - mu)/sigma"),
+        *([("y", "i", "gamma*xhat[i] + beta")] if layer else []),
+        ("L", None, loss),
+        # Route C of the post: the centred vector p = x - mu, and L written in p.
+        ("p", "i", "x[i] - mu"),
+        ("sigma_p", None, f"sqrt(sum(p[k]**2, k)/n{e})"),
+        ("L_p", None, f"sum({upstream}[k]*p[k], k)/sigma_p"),
+    ]
+    nodes = tuple(
+        NodeSpec(name, index, text, f"model.nodes[{pos}]")
+        for pos, (name, index, text) in enumerate(texts, 1)
+    )
+    return ModelSpec(
+        size="n",
+        vectors=("x", upstream),
+        scalars=("gamma", "beta") if layer else (),
+        nonnegative=("eps",) if eps else (),
+        nodes=nodes,
+        preset="layer" if layer else "xhat",
+    )
+
+
+PRESETS = ("xhat", "layer")
+
+
+def preset(kind: str, eps: bool) -> ModelSpec:
+    """The batch-norm presets: "xhat" (L = Σ g_j x̂_j) and "layer" (y = γ x̂ + β)."""
+    if kind == "xhat":
+        return _batchnorm("g", layer=False, eps=eps)
+    if kind == "layer":
+        return _batchnorm("dy", layer=True, eps=eps)
+    raise SpecError("document.model", f"expected one of {PRESETS}, got {kind!r}")
