@@ -209,7 +209,7 @@ def _delta_partner(factor: Basic, k: Symbol) -> Symbol | None:
             return None
     if isinstance(base, KroneckerDelta) and len(base.args) == 2 and k in base.args:
         a = base.args[1] if base.args[0] == k else base.args[0]
-        if isinstance(a, Symbol) and a != k:
+        if (isinstance(a, Symbol) and a != k) or (a.is_Integer and a >= 1):
             return a
     return None
 
@@ -221,7 +221,11 @@ def _rw_delta_sum(node, ctx, scope):
     f, k = hit
     for factor in Mul.make_args(f):
         a = _delta_partner(factor, k)
-        if a is not None and a in scope.in_range and not _binds(f, a):
+        # A literal position a >= 1 is in range wherever the claim applies (n >= a).
+        if a is None:
+            continue
+        in_range = a in scope.in_range or a.is_Integer
+        if in_range and not (a.is_Symbol and _binds(f, a)):
             # delta_{aa} = 1, so substituting into the whole summand gives f(a).
             return f.subs(k, a)
     return None

@@ -342,7 +342,7 @@ class _Reader:
             s.touched.add(atom)
         return atom
 
-    def index(self, node, where: str):
+    def index(self, node, where: str, top: bool = True):
         """An index expression: index names, the size, integers, + - *."""
         if isinstance(node, ast.Name):
             name = node.id
@@ -357,16 +357,16 @@ class _Reader:
                 self.fail(f"{name} cannot be an index ({where})")
             self.fail(f"index {name} in {where.replace('...', name)} is not bound by a sum")
         if isinstance(node, ast.Constant) and type(node.value) is int:
-            if node.value < 1:
+            if top and node.value < 1:
                 self.fail(f"position {node.value} in {where}: positions start at 1")
             if len(str(node.value)) > MAX_INT_DIGITS:
                 self.fail(f"integer literal longer than {MAX_INT_DIGITS} digits")
             return sp.Integer(node.value)
         if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add | ast.Sub | ast.Mult):
-            a, b = self.index(node.left, where), self.index(node.right, where)
+            a, b = self.index(node.left, where, False), self.index(node.right, where, False)
             return {ast.Add: a + b, ast.Sub: a - b, ast.Mult: a * b}[type(node.op)]
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
-            return -self.index(node.operand, where)
+            return -self.index(node.operand, where, False)
         self.fail(f"{_describe(node)} is not an index expression ({where})")
 
     # -- calls -------------------------------------------------------------

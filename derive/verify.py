@@ -120,7 +120,10 @@ class Checker:
                 except Undecidable as exc:
                     form = exc
                 except Undefined as exc:
-                    form = exc
+                    reason = str(exc)
+                    if " at n = " not in reason:
+                        reason += f" at n = {self.model.n}"
+                    form = Undefined(reason)
                 try:
                     spot = self.numeric.evaluate(expr, self.spot)
                 except Undefined:

@@ -1,36 +1,52 @@
+"""The declared graph: definitions, the one-level partial d and the adjoint D."""
+
 import pytest
 import sympy as sp
 
-from derive.model import (
-    INDEX,
-    N_SYMBOL,
-    Model,
-    ModelError,
-    mu,
-    sigma,
-    x,
-    xhat,
+from derive.language import N_SYMBOL, index_symbol, parse
+from derive.model import Model, ModelError
+from derive.spec import ModelSpec, NodeSpec, SpecError, from_table, preset
+
+SEED = preset("xhat", False)
+LAYER = preset("layer", True)
+
+PAPER = from_table(
+    {
+        "size": "m",
+        "vectors": ["x", "dy"],
+        "scalars": ["gamma", "beta"],
+        "nonnegative": ["eps"],
+        "nodes": [
+            "mu = sum(x[k], k)/m",
+            "var = sum((x[k] - mu)**2, k)/m",
+            "xhat[i] = (x[i] - mu)/sqrt(var + eps)",
+            "y[i] = gamma*xhat[i] + beta",
+            "L = sum(dy[k]*y[k], k)",
+        ],
+    }
 )
 
 
+def _x(model):
+    return model.families["x"]
+
+
 def test_graph_partial_holds_mu_and_sigma_fixed():
-    m = Model(3)
+    m = Model(SEED, 3)
+    x, xhat = _x(m), m.families["xhat"]
+    mu, sigma = m.scalars["mu"], m.scalars["sigma"]
     assert m.partial(xhat[2], x[1]) == 0
     assert m.partial(xhat[1], x[1]) == 1 / sigma
     assert sp.simplify(m.partial(xhat[1], sigma) + (x[1] - mu) / sigma**2) == 0
     assert m.partial(mu, x[2]) == sp.Rational(1, 3)
 
 
-def test_total_derivative_differs_from_partial():
-    m = Model(3)
-    total = m.to_x(m.total(xhat[2], x[1]))
-    assert total != 0
-    # against a finite difference of x̂ written with an explicit square root
+def test_adjoint_against_finite_differences():
+    m = Model(SEED, 3)
+    x, xhat = _x(m), m.families["xhat"]
+    total = m.expand(m.adjoint(xhat[2], x[1]))
     xs = [sp.Rational(1), sp.Rational(4), sp.Rational(-2)]
-    mean = sum(xs) / 3
-    sd = sp.sqrt(sum((v - mean) ** 2 for v in xs) / 3)
-    values = {x[c + 1]: xs[c] for c in range(3)}
-    exact = total.xreplace(values).xreplace({sigma: sd})
+    exact = total.xreplace({x[c + 1]: xs[c] for c in range(3)})
 
     def xhat2(x1):
         v = [x1, xs[1], xs[2]]
@@ -42,25 +58,101 @@ def test_total_derivative_differs_from_partial():
     assert abs(float(exact - fd)) < 1e-12
 
 
-def test_sigma_squared_is_the_biased_variance():
-    m = Model(2)
-    assert sp.expand(m.sigma_squared - (x[1] - x[2]) ** 2 / 4) == 0
+def test_second_derivatives_by_a_node_are_not_counted_twice():
+    # D(D(sigma**2, mu), mu) = 2 and D(D(sigma, mu), mu) = 1/sigma at mu = mean(x):
+    # the old chain rule added the var-through-mu path twice.
+    m = Model(SEED, 4)
+    mu, sigma = m.scalars["mu"], m.scalars["sigma"]
+    assert sp.simplify(m.adjoint(m.adjoint(sigma**2, mu), mu)) == 2
+    second = m.expand(m.adjoint(m.adjoint(sigma, mu), mu))
+    x = _x(m)
+    point = {x[1]: 1, x[2]: 3, x[3]: -2, x[4]: 7}
+    value = second.xreplace(point)
+    sd = m.expand(sigma).xreplace(point)
+    assert sp.simplify(value - 1 / sd) == 0
+
+
+def test_adjoint_by_a_variance_node_is_the_papers_dl_dvar():
+    m = Model(PAPER, 3)
+    x, dy = _x(m), m.families["dy"]
+    mu, var, eps, gamma = (m.scalars[s] for s in ("mu", "var", "eps", "gamma"))
+    got = m.adjoint(m.scalars["L"], var)
+    want = sum(
+        dy[c] * gamma * (x[c] - mu) * sp.Rational(-1, 2) * (var + eps) ** sp.Rational(-3, 2)
+        for c in (1, 2, 3)
+    )
+    assert sp.simplify(got - want) == 0
+
+
+def test_descendants_follow_the_declaration():
+    m = Model(PAPER, 3)
+    assert m.descendants("var") == {"xhat", "y", "L"}
+    assert m.descendants("mu") == {"var", "xhat", "y", "L"}
+    assert m.descendants("dy") == {"L"}
+    assert m.descendants("L") == frozenset()
 
 
 def test_definitions_never_capture_a_claims_index():
     # d(mu, x[k]) inside a sum over k, for symbolic n: the mean's own
     # summation index must not be the claim's k (that gave Σ_k 1 = n).
-    m = Model(N_SYMBOL)
-    k = INDEX["k"]
-    d = m.partial(mu, x[k])
+    m = Model(SEED, N_SYMBOL)
+    k = index_symbol("k")
+    d = m.partial(m.scalars["mu"], _x(m)[k])
     assert d.has(sp.KroneckerDelta)
     assert not sp.Sum(d, (k, 1, N_SYMBOL)).doit().has(N_SYMBOL**2)
 
 
-def test_bad_model_and_variable():
-    with pytest.raises(ModelError, match="unknown model kind"):
-        Model(3, kind="conv")
+def test_root_nodes_are_declared_by_sqrt():
+    m = Model(SEED, N_SYMBOL)
+    assert m.nodes["sigma"].kind.name == "sqrt"  # not split into sqrt(Sum)/sqrt(n)
+    assert m.nodes["mu"].kind.name == "explicit"
+
+
+def test_statistics_and_graph_form():
+    m = Model(LAYER, 3)
+    assert m.statistics == {"mu", "sigma"}  # sigma_p is computed from the node p
+    y = m.families["y"]
+    e = m.graph_form(y[1])
+    assert e.free_symbols >= {m.scalars["mu"], m.scalars["sigma"], m.scalars["gamma"]}
+
+
+def test_symmetric_only_without_literal_positions():
+    assert Model(SEED, 3).symmetric
+    first = ModelSpec(vectors=("x",), nodes=(NodeSpec("a", None, "x[1]*2", "model.nodes[1]"),))
+    assert not Model(first, 3).symmetric
+    shifted = ModelSpec(vectors=("x",), nodes=(NodeSpec("z", "i", "x[i] + i", "model.nodes[1]"),))
+    assert not Model(shifted, 3).symmetric
+
+
+def test_bad_variable_and_n():
     with pytest.raises(ModelError, match="positive"):
-        Model(0)
+        Model(SEED, 0)
+    m = Model(SEED, 3)
+    x = _x(m)
     with pytest.raises(ModelError, match="cannot differentiate"):
-        Model(3).partial(xhat[1], x[1] + x[2])
+        m.partial(m.families["xhat"][1], x[1] + x[2])
+
+
+@pytest.mark.parametrize(
+    "table, field, message",
+    [
+        ({"size": "n", "nodes": ["mu = foo"]}, "model.nodes[1]", "unknown symbol 'foo'"),
+        ({"vectors": ["x"], "nodes": ["a = b", "b = x[1]"]}, "model.nodes[1]", "unknown"),
+        ({"vectors": ["x", "x"]}, "model.vectors[2]", "already declared"),
+        ({"vectors": ["sum"]}, "model.vectors[1]", "reserved"),
+        ({"vectors": ["x"], "nodes": ["mu x"]}, "model.nodes[1]", "expected 'name = expr'"),
+        ({"vectors": ["x"], "nodes": ["mu = x[k]"]}, "model.nodes[1]", "not bound by a sum"),
+        ({"vectors": ["x"], "nodes": ["mu = D(x[1], x[1])"]}, "model.nodes[1]", "derivatives"),
+        ({"colour": "red"}, "model.colour", "unknown key"),
+        ({"vectors": "x"}, "model.vectors", "list of strings"),
+    ],
+)
+def test_bad_declarations_name_their_field(table, field, message):
+    with pytest.raises(SpecError, match=message) as info:
+        Model(from_table(table), 3)
+    assert info.value.field == field
+
+
+def test_parse_reads_sides_over_a_declared_model():
+    m = Model(PAPER, 4)
+    assert parse("sum(x[k], k)/m", m, {}) == sum(_x(m)[c] for c in range(1, 5)) / 4
