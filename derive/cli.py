@@ -1,7 +1,7 @@
 """``python -m derive``: verify claim files, and build everything ``make`` ships.
 
 Exit codes: 0 everything holds, 1 a claim fails, 2 a file is malformed
-(or the command line is).
+(or the command line is, or a file cannot be read or written).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from .claims import ClaimFileError, load
+from .files import describe_os_error
 from .verify import (
     VerifierError,
     verify_document,
@@ -87,6 +88,7 @@ def cmd_verify(args) -> int:
     files = args.files or shipped_documents()
     try:
         documents = [load(f) for f in files]
+        _one_report_per_id(documents)
     except ClaimFileError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -108,6 +110,17 @@ def cmd_verify(args) -> int:
             print(f"wrote {path}")
     print("all claims hold" if ok else "some claims FAIL", file=sys.stdout)
     return EXIT_OK if ok else EXIT_FAIL
+
+
+def _one_report_per_id(documents) -> None:
+    """Two documents with one id would write one report over the other."""
+    first = {}
+    for doc in documents:
+        if doc.id in first:
+            raise ClaimFileError(
+                doc.path, None, "document.id", f"{doc.id!r} is also the id of {first[doc.id]}"
+            )
+        first[doc.id] = doc.path
 
 
 def cmd_build(args) -> int:
@@ -220,3 +233,6 @@ def main(argv=None) -> int:
     except BrokenPipeError:  # `derive verify | head`: stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
+    except OSError as exc:  # a read-only or full disk, a file where a folder should be
+        print(f"error: {describe_os_error(exc)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
