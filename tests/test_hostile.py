@@ -179,7 +179,7 @@ def test_case_latex_is_refused(tmp_path, capsys, latex):
     assert_refused(tmp_path, code, err, before, "'split'", "'cases[2].latex'")
 
 
-# --------------------------------------------------------------------------- names and types
+# ---------------------------------------------------------------------- names and types
 
 BAD_FIELDS = [
     ("document", "id", "../../x", "'document.id'"),
@@ -244,7 +244,7 @@ def test_two_documents_with_one_id_are_refused(tmp_path, capsys):
     assert_refused(tmp_path, code, err, before, "b.toml", "'document.id'", "a.toml")
 
 
-# --------------------------------------------------------------------------- the claim file itself
+# ---------------------------------------------------------------- the claim file itself
 
 
 def test_an_oversized_file_is_refused_unread(tmp_path, capsys, monkeypatch):
@@ -298,7 +298,7 @@ def test_a_folder_is_refused(tmp_path, capsys):
     assert_refused(tmp_path, code, err, before, "Is a directory")
 
 
-# --------------------------------------------------------------------------- folders that cannot be written
+# ------------------------------------------------------------ folders that cannot be written
 
 
 @pytest.fixture
