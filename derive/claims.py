@@ -19,8 +19,11 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import files, paths
 from . import spec as specs
 from .language import CASES, LanguageError, PositionError, parse
+from .latexsafe import LatexError, check_latex
+from .limits import MAX_CLAIM_FILE_BYTES
 from .model import Model, ModelError
 
 DOCUMENT_KEYS = {"id", "title", "citation", "model", "eps", "description", "closed_form"}
@@ -94,9 +97,11 @@ def model_for(spec: specs.ModelSpec, n) -> Model:
 def load(path) -> Document:
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomllib.loads(files.read_bounded(path, MAX_CLAIM_FILE_BYTES).decode("utf-8"))
     except OSError as exc:
         raise ClaimFileError(path, None, None, f"cannot read: {exc.strerror}") from None
+    except files.NotReadable as exc:
+        raise ClaimFileError(path, None, None, f"not read: {exc}") from None
     except UnicodeDecodeError:
         raise ClaimFileError(path, None, None, "not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
@@ -166,6 +171,7 @@ def from_dict(data: dict, path="<memory>") -> Document:
         raise ClaimFileError(
             path, None, "document.closed_form", f"unknown claim id {document.closed_form!r}"
         )
+    _check_untrusted(document)
     _check_sides(document)
     return document
 
@@ -212,7 +218,7 @@ def _claim(raw, path, pos) -> Claim:
 
 def _case(raw, path, cid, prefix) -> Case:
     label = raw.get("for")
-    if label not in CASES:
+    if not isinstance(label, str) or label not in CASES:  # a list is not hashable
         raise ClaimFileError(
             path, cid, prefix + "for", f"expected one of {sorted(CASES)}, got {label!r}"
         )
@@ -247,6 +253,61 @@ def side_fields(claim: Claim, case_no: int) -> list[str]:
     if claim.kind == "chain" or (claim.kind == "cases" and case.steps > 1):
         return [f"{prefix}steps[{k}]" for k in range(1, len(case.sides) + 1)]
     return [prefix + "lhs", prefix + "rhs"]
+
+
+def _check_untrusted(document: Document):
+    """What a file from a stranger could abuse: names that become file names or
+    labels, text fields of the wrong type, LaTeX that reads, writes or defines
+    (see latexsafe), and a cycle of ``uses``."""
+    path = document.path
+    problem = paths.name_problem(document.id)
+    if problem:
+        raise ClaimFileError(path, None, "document.id", problem)
+    for key in ("title", "citation", "description", "closed_form"):
+        if not isinstance(getattr(document, key), str):
+            kind = type(getattr(document, key)).__name__
+            raise ClaimFileError(path, None, f"document.{key}", f"expected a string, got {kind}")
+    for claim in document.claims:
+        problem = paths.name_problem(claim.id)
+        if problem:
+            raise ClaimFileError(path, claim.id, "id", problem)
+        if not isinstance(claim.note, str):
+            kind = type(claim.note).__name__
+            raise ClaimFileError(path, claim.id, "note", f"expected a string, got {kind}")
+        fields = [("latex", claim.latex)]
+        if claim.kind == "cases":
+            fields += [(f"cases[{k}].latex", c.latex) for k, c in enumerate(claim.cases, 1)]
+        for field, text in fields:
+            try:
+                check_latex(text)
+            except LatexError as exc:
+                raise ClaimFileError(path, claim.id, field, str(exc)) from None
+    cycle = uses_cycle(document.claims)
+    if cycle:
+        raise ClaimFileError(path, cycle[0], "uses", f"a cycle: {' -> '.join(cycle)}")
+
+
+def uses_cycle(claims) -> list[str] | None:
+    """A cycle of ``uses`` as [a, b, ..., a], or None when there is none."""
+    uses = {c.id: c.uses for c in claims}
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    for start in uses:
+        if state.get(start):
+            continue
+        path, stack = [start], [iter(uses[start])]
+        state[start] = 1
+        while stack:  # depth-first without recursion: a long chain cannot overflow the stack
+            nxt = next(stack[-1], None)
+            if nxt is None:
+                state[path.pop()] = 2
+                stack.pop()
+            elif state.get(nxt) == 1:
+                return path[path.index(nxt) :] + [nxt]
+            elif not state.get(nxt) and nxt in uses:
+                state[nxt] = 1
+                path.append(nxt)
+                stack.append(iter(uses[nxt]))
+    return None
 
 
 def _check_sides(document: Document):

@@ -1,8 +1,9 @@
 """``python -m derive``: verify claim files, and build everything ``make`` ships.
 
 Exit codes: 0 every claim holds (with --all-n: and is proved for all n), 1 a
-claim fails, 2 a file (or the command line) is malformed, 3 nothing fails but
-something is undecided, or not proved for all n.
+claim fails, 2 a file (or the command line) is malformed, or a file cannot be
+read or written, 3 nothing fails but something is undecided, or not proved
+for all n.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import sys
 from pathlib import Path
 
 from .claims import ClaimFileError, load
+from .files import describe_os_error
 from .results import (
     EXIT_BAD_INPUT,
     EXIT_FAIL,
@@ -163,6 +165,7 @@ def cmd_verify(args) -> int:
     files = args.files or shipped_documents()
     try:
         documents = [load(f) for f in files]
+        _one_report_per_id(documents)
     except ClaimFileError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -196,6 +199,17 @@ CLOSING = {
     EXIT_FAIL: "some claims FAIL",
     EXIT_UNDECIDED: "no claim fails, but some are UNDECIDED or not proved for all n",
 }
+
+
+def _one_report_per_id(documents) -> None:
+    """Two documents with one id would write one report over the other."""
+    first = {}
+    for doc in documents:
+        if doc.id in first:
+            raise ClaimFileError(
+                doc.path, None, "document.id", f"{doc.id!r} is also the id of {first[doc.id]}"
+            )
+        first[doc.id] = doc.path
 
 
 def cmd_build(args) -> int:
@@ -314,3 +328,6 @@ def main(argv=None) -> int:
     except BrokenPipeError:  # `derive verify | head`: stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
+    except OSError as exc:  # a read-only or full disk, a file where a folder should be
+        print(f"error: {describe_os_error(exc)}", file=sys.stderr)
+        return EXIT_BAD_INPUT

@@ -252,6 +252,18 @@ class _Printer(NumPyPrinter):
     def _print_Rational(self, expr):
         return f"{expr.p}/{expr.q}"
 
+    def _print_Mul(self, expr):
+        """A power times other factors, b**k*rest, as b*(b**(k-1)*rest): one factor
+        of b at a time, so that b**k alone (invstd**2 is 1e40 for a float32
+        channel with sigma = 1e-20) never has to fit when the product does."""
+        sign, body = ("-", -expr) if expr.could_extract_minus_sign() else ("", expr)
+        factors = body.args if body.is_Mul else (body,)
+        power = next((f for f in factors if f.is_Pow and f.exp.is_Integer and f.exp > 1), None)
+        if power is None or body == power:
+            return super()._print_Mul(expr)
+        inner = f"{self._print(power.base)}*({self._print(body / power.base)})"
+        return f"{sign}({inner})" if sign else inner
+
 
 _PREC = {ast.Add: 1, ast.Sub: 1, ast.Mult: 2, ast.Div: 2, ast.Pow: 4}
 _OPS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**"}

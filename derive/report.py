@@ -24,6 +24,7 @@ import functools
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import unicodedata
@@ -34,9 +35,12 @@ import jinja2
 import sympy as sp
 
 from .claims import Claim, Document, model_for
-from .files import write_if_changed
+from .files import copy_atomic, describe_os_error, write_if_changed
 from .language import CASES, N_SYMBOL, LanguageError, index_symbol, parse
+from .latexsafe import comment_text
+from .limits import LATEXMK_TIMEOUT_S, PDF_SOURCE_DATE_EPOCH
 from .model import ModelError
+from .paths import output_path
 from .results import (
     FAILS,
     HOLDS,
@@ -152,6 +156,10 @@ def escape_tex(text: str) -> str:
             out.append("``" if opened else "''")
         elif c in _TEXT_ESCAPES:
             out.append(_TEXT_ESCAPES[c])
+        elif c in "\t\r\f\v":
+            out.append(" ")
+        elif unicodedata.category(c) == "Cc":  # TeX would ignore it, end a line or stop
+            out.append(rf"\textsc{{u+{ord(c):04x}}}")
         elif c.isascii():
             out.append(c)
         elif c in _UNICODE_ESCAPES:
@@ -655,7 +663,7 @@ def render_report(result: DocumentResult, *, extras: dict | None = None) -> str:
     template = latex_environment().get_template("report.tex.j2")
     text = template.render(
         document=document,
-        source=TeX(_source_name(document).replace("\n", " ")),  # in a LaTeX comment
+        source=TeX(comment_text(_source_name(document))),  # in a LaTeX comment
         ns=format_ns(result.ns),
         holds=result.holds,
         setting=_setting(document),
@@ -682,7 +690,7 @@ def write_reports(
     paths = []
     for result in results:
         extras = by_id.get(result.document.id, kw.get("extras"))
-        path = outdir / f"{result.document.id}.tex"
+        path = output_path(outdir, result.document.id, ".tex")
         write_if_changed(path, render_report(result, extras=extras))
         paths.append(path)
     return paths
@@ -723,12 +731,77 @@ def log_problems(log: str, overfull_limit_pt: float = OVERFULL_LIMIT_PT) -> list
     return problems
 
 
-def build_pdfs(tex_paths, build_dir: Path = Path("reports/_build")) -> list[Path]:
-    """Compile each ``.tex`` with latexmk (pdflatex) into ``build_dir`` and copy
-    the PDF beside its source; returns the PDFs' paths.
+# What pdflatex writes when a further run would change the PDF.  latexmk reruns
+# until these are gone (or it gives up), so one left in the final log means
+# the PDF's cross-references or table widths may be wrong.
+_RERUN = re.compile(r"Rerun to get|Label\(s\) may have changed|Rerun LaTeX")
 
-    Raises ReportBuildError when latexmk is missing or a file does not compile
-    (with the log's first errors)."""
+
+def latexmk_command(tex_name: str, build_dir: Path) -> list[str]:
+    """latexmk for one report: no rc files (a latexmkrc beside the report is Perl
+    that latexmk would run), no shell escape, stop at the first error."""
+    return [
+        "latexmk",
+        "-norc",
+        "-pdf",
+        "-no-shell-escape",
+        "-interaction=nonstopmode",
+        "-halt-on-error",
+        "-file-line-error",
+        f"-outdir={build_dir.resolve()}",
+        tex_name,
+    ]
+
+
+def latex_environment_variables() -> dict[str, str]:
+    """The environment pdflatex runs in: kpathsea's paranoid mode (no reading or
+    writing outside the working and output folders, no dot files), and a fixed
+    date, so two builds give the same bytes."""
+    return dict(
+        os.environ,
+        openin_any="p",
+        openout_any="p",
+        shell_escape="f",
+        SOURCE_DATE_EPOCH=str(PDF_SOURCE_DATE_EPOCH),
+        FORCE_SOURCE_DATE="1",
+    )
+
+
+def _run_latexmk(cmd, cwd, timeout_s) -> subprocess.CompletedProcess:
+    """Run latexmk in its own process group, and end the whole group (pdflatex
+    included, which holds the output pipe open) when it runs past timeout_s."""
+    with subprocess.Popen(
+        cmd,
+        cwd=cwd,
+        env=latex_environment_variables(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        encoding="utf-8",
+        errors="replace",
+        start_new_session=True,
+    ) as proc:
+        try:
+            out, _ = proc.communicate(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            raise ReportBuildError(
+                f"{Path(cwd) / cmd[-1]}: latexmk ran past the limit of {timeout_s} s"
+                " (LATEXMK_TIMEOUT_S) and was stopped"
+            ) from None
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, "")
+
+
+def build_pdfs(
+    tex_paths, build_dir: Path = Path("reports/_build"), *, timeout_s: float = LATEXMK_TIMEOUT_S
+) -> list[Path]:
+    """Compile each ``.tex`` with latexmk (pdflatex) into ``build_dir`` and copy
+    the PDF beside its source (atomically); returns the PDFs' paths.
+
+    Raises ReportBuildError when latexmk is missing, a file does not compile
+    (with the log's first errors), the build runs past timeout_s, or the log
+    still asks for a rerun."""
     if not latexmk_available():
         raise ReportBuildError(
             "latexmk and pdflatex are needed to build the PDF reports; on Debian/Ubuntu: "
@@ -736,27 +809,9 @@ def build_pdfs(tex_paths, build_dir: Path = Path("reports/_build")) -> list[Path
         )
     build_dir = Path(build_dir)
     build_dir.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ, SOURCE_DATE_EPOCH="0", FORCE_SOURCE_DATE="1")
     out = []
     for tex in map(Path, tex_paths):
-        cmd = [
-            "latexmk",
-            "-pdf",
-            "-interaction=nonstopmode",
-            "-halt-on-error",
-            "-file-line-error",
-            f"-outdir={build_dir.resolve()}",
-            tex.name,
-        ]
-        proc = subprocess.run(
-            cmd,
-            cwd=tex.parent,
-            env=env,
-            capture_output=True,
-            encoding="utf-8",
-            errors="replace",
-            check=False,
-        )
+        proc = _run_latexmk(latexmk_command(tex.name, build_dir), tex.parent, timeout_s)
         log_path = build_dir / f"{tex.stem}.log"
         pdf = build_dir / f"{tex.stem}.pdf"
         if proc.returncode != 0 or not pdf.exists():
@@ -766,8 +821,13 @@ def build_pdfs(tex_paths, build_dir: Path = Path("reports/_build")) -> list[Path
                 f"{tex}: latexmk failed (exit {proc.returncode}); see {log_path}\n"
                 + "\n".join(errors or proc.stdout.splitlines()[-10:])
             )
+        rerun = _RERUN.search(read_log(log_path))
+        if rerun:
+            raise ReportBuildError(
+                f"{tex}: the log still says {rerun.group(0)!r} after latexmk; see {log_path}"
+            )
         target = tex.with_suffix(".pdf")
-        shutil.copyfile(pdf, target)
+        copy_atomic(pdf, target)
         out.append(target)
     return out
 
@@ -785,6 +845,9 @@ def main(argv=None) -> int:
     except ReportBuildError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except OSError as exc:
+        print(f"error: {describe_os_error(exc)}", file=sys.stderr)
+        return 2
     return 0
 
 

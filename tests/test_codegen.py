@@ -152,3 +152,23 @@ def test_printed_code_is_ruff_formatted(text):
     assert done.returncode == 0, done.stderr
     assert done.stdout == f"v = {code}\n"
     assert sp.simplify(sp.sympify(code) - expr) == 0
+
+
+@pytest.mark.parametrize(
+    ("expr", "code"),
+    [
+        (-(codegen.INVSTD**2) * sp.Symbol("s") / codegen.N_VALUES, "-(invstd * (invstd * s / n))"),
+        (codegen.INVSTD**3 * sp.Symbol("s"), "invstd * (invstd * (invstd * s))"),
+        (codegen.INVSTD**2, "invstd**2"),  # a power alone is the result itself
+        (-sp.Symbol("s") / codegen.N_VALUES, "-s / n"),  # no power: printed as before
+    ],
+)
+def test_a_power_times_more_is_printed_one_factor_at_a_time(expr, code):
+    assert python_code(expr) == code
+
+
+def test_the_generated_module_forms_no_power_of_invstd():
+    text = (codegen.PACKAGE / "generated" / codegen.MODULE_NAME).read_text(encoding="utf-8")
+    assert "(invstd**2) *" not in text  # the code before: 1e40 in float32 for sigma = 1e-20
+    assert "k = -(invstd * (invstd * sum_dy_xc / n))" in text
+    assert "k = -(invstd * (invstd * sum_g_xc / n))" in text

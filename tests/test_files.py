@@ -3,7 +3,13 @@ import stat
 
 import pytest
 
-from derive.files import write_if_changed
+from derive.files import (
+    NotReadable,
+    copy_atomic,
+    describe_os_error,
+    read_bounded,
+    write_if_changed,
+)
 
 
 def test_writes_and_reports_a_change(tmp_path):
@@ -50,3 +56,41 @@ def test_newlines_are_written_as_given(tmp_path):
     path = tmp_path / "out.txt"
     write_if_changed(path, "a\nb\n")
     assert path.read_bytes() == b"a\nb\n"
+
+
+def test_a_symlink_in_the_way_is_replaced_not_followed(tmp_path):
+    outside = tmp_path / "outside.txt"
+    outside.write_text("keep\n")
+    link = tmp_path / "out" / "report.tex"
+    link.parent.mkdir()
+    link.symlink_to(outside)
+    assert write_if_changed(link, "new\n") is True
+    assert outside.read_text() == "keep\n"
+    assert not link.is_symlink() and link.read_text() == "new\n"
+
+
+def test_copy_atomic_leaves_no_temporary_file(tmp_path):
+    source, target = tmp_path / "a.pdf", tmp_path / "b.pdf"
+    source.write_bytes(b"%PDF-1.5 x")
+    target.write_bytes(b"old")
+    copy_atomic(source, target)
+    assert target.read_bytes() == b"%PDF-1.5 x"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.pdf", "b.pdf"]
+
+
+def test_read_bounded(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_bytes(b"x" * 10)
+    assert read_bounded(path, 10) == b"x" * 10
+    with pytest.raises(NotReadable, match="larger than the limit of 9 bytes"):
+        read_bounded(path, 9)
+    with pytest.raises(NotReadable, match="not a regular file"):
+        read_bounded("/dev/null", 10)
+    with pytest.raises(FileNotFoundError):
+        read_bounded(tmp_path / "missing", 10)
+
+
+def test_os_errors_are_one_line():
+    exc = OSError(30, "Read-only file system", "out/a\nb.tex")
+    assert describe_os_error(exc) == "out/a?b.tex: Read-only file system"
+    assert describe_os_error(OSError("odd")) == "odd"

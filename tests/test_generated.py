@@ -467,3 +467,51 @@ BAD_XHAT = [
 def test_xhat_backward_rejects_bad_input(args, message):
     with pytest.raises(ValueError, match=message):
         xhat_backward(*args)
+
+
+# -- overflow: powers never alone, a result that does not fit is an error ------------------
+def _tiny_channel(seed=0):
+    """float32 x with sigma = 1e-20 per channel (invstd = 1e20, invstd**2 = inf in float32)."""
+    rng = np.random.default_rng(seed)
+    x = (1e-20 * rng.standard_normal((16, 3))).astype(np.float32)
+    dy = rng.standard_normal((16, 3)).astype(np.float32)
+    xd, dyd = x.astype(np.float64), dy.astype(np.float64)
+    sd = xd.std(axis=0)
+    xh = (xd - xd.mean(axis=0)) / sd
+    ref = (dyd - dyd.mean(axis=0) - xh * (dyd * xh).mean(axis=0)) / sd
+    with np.errstate(over="ignore"):
+        assert np.isinf(np.float32(1 / sd.min()) ** 2)  # the naive power overflows
+    assert np.abs(ref).max() < np.finfo(np.float32).max  # the true dx fits
+    return x, dy, ref
+
+
+def test_a_tiny_float32_channel_gives_a_finite_dx():
+    x, dy, ref = _tiny_channel()
+    ones = np.ones(3, np.float32)
+    _, mean, invstd = batchnorm_forward(x, ones, np.zeros(3, np.float32), eps=0)
+    dx, dgamma, _ = batchnorm_backward(dy, x, ones, mean, invstd)
+    assert np.isfinite(dx).all() and np.isfinite(dgamma).all()
+    assert rel_err(dx, ref) < 1e-4
+    assert rel_err(xhat_backward(dy, x), ref) < 1e-4
+
+
+def test_a_dx_that_does_not_fit_is_an_error():
+    x, dy, _ = _tiny_channel()
+    _, mean, invstd = batchnorm_forward(x, np.ones(3, np.float32), np.zeros(3, np.float32), eps=0)
+    huge = np.full(3, 1e30, np.float32)
+    with pytest.raises(ValueError, match="dx: the result overflows float32"):
+        batchnorm_backward(dy, x, huge, mean, invstd)
+    with pytest.raises(ValueError, match="y: the result overflows float32"):
+        batchnorm_forward(x, huge, np.zeros(3, np.float32), eps=0)
+
+
+@pytest.mark.parametrize("eps", [None, "abc", "1e-5", -1, -1e-5, float("nan"), float("inf"), True])
+def test_bad_eps_names_eps(eps):
+    with pytest.raises(ValueError, match="eps: expected a finite number >= 0"):
+        batchnorm_forward(X, G1, G1, eps)
+
+
+@pytest.mark.parametrize("eps", [0, 1e-5, np.float32(1e-3), np.float64(0.0)])
+def test_eps_of_any_real_type(eps):
+    y, _, _ = batchnorm_forward(X, G1, G1, eps)
+    assert np.isfinite(y).all()

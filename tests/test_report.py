@@ -246,3 +246,61 @@ def test_a_tex_error_is_reported(tmp_path):
     bad.write_text("\\documentclass{article}\\begin{document}\\nosuchmacro\\end{document}\n")
     with pytest.raises(report.ReportBuildError, match="Undefined control sequence"):
         report.build_pdfs([bad], tmp_path / "_build")
+
+
+def test_two_clean_builds_give_the_same_pdf(tmp_path, seed_result):
+    need_latexmk()
+    pdfs = []
+    for name in ("first", "second"):
+        (tex,) = report.write_reports([seed_result], tmp_path / name)
+        (pdf,) = report.build_pdfs([tex], tmp_path / name / "_build")
+        pdfs.append(pdf.read_bytes())
+    assert pdfs[0] == pdfs[1]
+    assert b"/CreationDate" not in pdfs[0] and b"PTEX.Fullbanner" not in pdfs[0]
+
+
+def test_tex_cannot_read_or_write_outside_its_folders(tmp_path):
+    """kpathsea's paranoid mode, even for a .tex that derive did not write."""
+    need_latexmk()
+    (tmp_path / "secret.txt").write_text("hidden-content-42\n")
+    for body, name in [
+        (r"\input{" + str(tmp_path / "secret.txt") + "}", "read"),
+        (r"\immediate\openout5=../escaped.txt \immediate\write5{x}", "write"),
+        (r"\immediate\write18{touch " + str(tmp_path / "shell-ran") + "}", "shell"),
+    ]:
+        folder = tmp_path / name
+        folder.mkdir()
+        tex = folder / "t.tex"
+        tex.write_text(f"\\documentclass{{article}}\\begin{{document}}{body} x\\end{{document}}\n")
+        try:
+            report.build_pdfs([tex], folder / "_build")
+        except report.ReportBuildError:
+            pass
+    assert not (tmp_path / "escaped.txt").exists() and not (tmp_path / "shell-ran").exists()
+    assert b"hidden-content-42" not in (tmp_path / "read" / "_build" / "t.log").read_bytes()
+
+
+def test_a_build_past_the_time_limit_is_stopped(tmp_path):
+    need_latexmk()
+    tex = tmp_path / "loop.tex"
+    tex.write_text("\\documentclass{article}\\begin{document}\\def\\a{\\a}\\a\\end{document}\n")
+    with pytest.raises(report.ReportBuildError, match="ran past the limit of 2 s"):
+        report.build_pdfs([tex], tmp_path / "_build", timeout_s=2)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "LaTeX Warning: Label(s) may have changed. Rerun to get cross-references right.",
+        "(rerunfilecheck)                Rerun to get outlines right",
+        "Package longtable Warning: Table widths have changed. Rerun LaTeX.",
+    ],
+)
+def test_a_log_asking_for_a_rerun_fails_the_build(line):
+    assert report._RERUN.search(f"x\n{line}\ny")
+    assert not report._RERUN.search("Package: rerunfilecheck 2022-07-10 v1.10 Rerun checks")
+
+
+def test_control_characters_in_text_are_escaped():
+    escaped = report.escape_tex("a\tb\rc\x07d\x00e\x7f")
+    assert escaped == r"a b c\textsc{u+0007}d\textsc{u+0000}e\textsc{u+007f}"

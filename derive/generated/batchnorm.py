@@ -23,6 +23,9 @@ Layout: x has shape (N, C) or (N, C, *spatial); statistics are per channel
 
 from __future__ import annotations
 
+import contextlib
+import numbers
+
 import numpy as np
 
 __all__ = ["batchnorm_backward", "batchnorm_forward", "xhat_backward"]
@@ -116,7 +119,7 @@ def _dx_coefficients(gamma, invstd, n, sum_dy, sum_dy_xc):
     """
     # generated from derive/documents/batchnorm_layer.toml, claim dx-kernel
     a = gamma * invstd
-    k = -(invstd**2) * sum_dy_xc / n
+    k = -(invstd * (invstd * sum_dy_xc / n))
     m = -sum_dy / n
     return a, k, m
 
@@ -137,7 +140,7 @@ def _xhat_dx_coefficients(invstd, n, sum_g, sum_g_xc):
     """
     # generated from derive/documents/bn_backward.toml, claim closed-form
     a = invstd
-    k = -(invstd**2) * sum_g_xc / n
+    k = -(invstd * (invstd * sum_g_xc / n))
     m = -sum_g / n
     return a, k, m
 
@@ -190,6 +193,30 @@ def _finite_or_raise(what, *arrays):
     for a in arrays:
         if not np.isfinite(a).all():
             raise ValueError(f"{what}: expected finite values, found inf or nan")
+
+
+def _check_eps(eps):
+    if isinstance(eps, bool) or not isinstance(eps, numbers.Real):
+        raise ValueError(f"eps: expected a finite number >= 0, got {eps!r}")
+    eps = float(eps)
+    if not (eps >= 0 and np.isfinite(eps)):
+        raise ValueError(f"eps: expected a finite number >= 0, got {eps}")
+    return eps
+
+
+@contextlib.contextmanager
+def _fits(what, dtype):
+    """Overflow (or inf - inf) while computing what is a ValueError, never a silent inf or
+    nan. Used once the inputs and sums are known to be finite, so an overflow here means
+    the result itself does not fit the dtype: the formulas never form a power alone."""
+    try:
+        with np.errstate(over="raise", invalid="raise"):
+            yield
+    except FloatingPointError:
+        raise ValueError(
+            f"{what}: the result overflows {np.dtype(dtype).name} (its magnitude is above"
+            f" {np.finfo(dtype).max:.3g})"
+        ) from None
 
 
 # -- blocks: elementwise work in pieces that stay in cache -------------------------------
@@ -281,9 +308,7 @@ def batchnorm_forward(x, gamma, beta, eps=1e-5):
     n = _values_per_channel(x)
     gamma = _check_channels("gamma", gamma, channels, x.dtype)
     beta = _check_channels("beta", beta, channels, x.dtype)
-    eps = float(eps)
-    if not (eps >= 0 and np.isfinite(eps)):
-        raise ValueError(f"eps: expected a finite number >= 0, got {eps}")
+    eps = _check_eps(eps)
     x3 = x.reshape(x.shape[0], channels, -1)
     y = np.empty(x3.shape, dtype=x.dtype)
     first = x3[:1, :, :1]
@@ -303,9 +328,10 @@ def batchnorm_forward(x, gamma, beta, eps=1e-5):
     invstd = 1 / np.sqrt(var_eps)
     if not np.isfinite(invstd).all():
         raise ValueError("x: a channel's variance underflows to 0; expected eps > 0")
-    b, c = _y_coefficients(beta=beta, gamma=gamma, invstd=invstd)
-    np.multiply(y, b[:, None], out=y)
-    np.add(y, c[:, None], out=y)
+    with _fits("y", x.dtype):
+        b, c = _y_coefficients(beta=beta, gamma=gamma, invstd=invstd)
+        np.multiply(y, b[:, None], out=y)
+        np.add(y, c[:, None], out=y)
     return y.reshape(x.shape), mean.astype(x.dtype, copy=False), invstd
 
 
@@ -347,10 +373,15 @@ def batchnorm_backward(dy, x, gamma, mean, invstd):
                 s_dy, s_dy_xc = _centred_sums(x_b, dy_b, mean[chans], xc, ones, spatial)
                 _finite_or_raise("dy and x", s_dy, s_dy_xc)
                 sum_dy[chans], sum_dy_xc[chans] = s_dy, s_dy_xc
-                a, k, m = _dx_coefficients(
-                    gamma=gamma[chans], invstd=invstd[chans], n=n, sum_dy=s_dy, sum_dy_xc=s_dy_xc
-                )
-                _dx_block(xc, dy_b, a, k, m, spatial, dx[:, chans])
+                with _fits("dx", x.dtype):
+                    a, k, m = _dx_coefficients(
+                        gamma=gamma[chans],
+                        invstd=invstd[chans],
+                        n=n,
+                        sum_dy=s_dy,
+                        sum_dy_xc=s_dy_xc,
+                    )
+                    _dx_block(xc, dy_b, a, k, m, spatial, dx[:, chans])
         else:
             # pass 1: per-channel sums, one block at a time; pass 2: dx, block by block
             blocks = _blocks(shape, x.dtype.itemsize)
@@ -362,18 +393,20 @@ def batchnorm_backward(dy, x, gamma, mean, invstd):
                 sum_dy[chans] += s_dy
                 sum_dy_xc[chans] += s_dy_xc
             _finite_or_raise("dy and x", sum_dy, sum_dy_xc)
-            a, k, m = _dx_coefficients(
-                gamma=gamma, invstd=invstd, n=n, sum_dy=sum_dy, sum_dy_xc=sum_dy_xc
-            )
-            for rows, chans in blocks:
-                x_b = xv[rows, chans]
-                xc = _view(buffer, x_b)
-                np.subtract(x_b, _per_channel(mean[chans], spatial), out=xc)
-                coefficients = a[chans], k[chans], m[chans]
-                _dx_block(xc, dyv[rows, chans], *coefficients, spatial, dx[rows, chans])
+            with _fits("dx", x.dtype):
+                a, k, m = _dx_coefficients(
+                    gamma=gamma, invstd=invstd, n=n, sum_dy=sum_dy, sum_dy_xc=sum_dy_xc
+                )
+                for rows, chans in blocks:
+                    x_b = xv[rows, chans]
+                    xc = _view(buffer, x_b)
+                    np.subtract(x_b, _per_channel(mean[chans], spatial), out=xc)
+                    coefficients = a[chans], k[chans], m[chans]
+                    _dx_block(xc, dyv[rows, chans], *coefficients, spatial, dx[rows, chans])
     finally:
         np.setbufsize(previous)
-    dgamma = _dgamma(invstd=invstd, sum_dy_xc=sum_dy_xc)
+    with _fits("dgamma", x.dtype):
+        dgamma = _dgamma(invstd=invstd, sum_dy_xc=sum_dy_xc)
     dbeta = _dbeta(sum_dy=sum_dy)
     return dx.reshape(x.shape), dgamma, dbeta
 
@@ -412,10 +445,11 @@ def xhat_backward(g, x, axis=0):
     sum_g = g.sum(axis=axis, keepdims=True)
     sum_g_xc = np.expand_dims(np.vecdot(g, xc, axis=axis), axis)
     _finite_or_raise("g", sum_g, sum_g_xc)
-    a, k, m = _xhat_dx_coefficients(invstd=invstd, n=n, sum_g=sum_g, sum_g_xc=sum_g_xc)
-    # dx = a * (g + k * (x - mean) + m), in place in the buffer of x - mean
-    np.multiply(xc, k, out=xc)
-    np.add(xc, g, out=xc)
-    np.add(xc, m, out=xc)
-    np.multiply(xc, a, out=xc)
+    with _fits("dx", x.dtype):
+        a, k, m = _xhat_dx_coefficients(invstd=invstd, n=n, sum_g=sum_g, sum_g_xc=sum_g_xc)
+        # dx = a * (g + k * (x - mean) + m), in place in the buffer of x - mean
+        np.multiply(xc, k, out=xc)
+        np.add(xc, g, out=xc)
+        np.add(xc, m, out=xc)
+        np.multiply(xc, a, out=xc)
     return xc

@@ -1,0 +1,28 @@
+"""Limits on what derive reads and runs, so a claim file from a stranger cannot
+make it read gigabytes, hang, or run without end.  Each limit says why it is
+the size it is; the README lists them ("Running derive on files you did not
+write")."""
+
+from __future__ import annotations
+
+# A claim file larger than this is refused before it is read.  The largest
+# shipped file (bn_backward.toml, every claim of the post) is about 13 KiB;
+# 1 MiB leaves room for documents some 75 times longer while keeping a
+# mistaken or hostile file (/dev/zero, a log) from being read into memory.
+MAX_CLAIM_FILE_BYTES = 1 << 20
+
+# Braces in a LaTeX field nested deeper than this are refused.  TeX stops at
+# 255 grouping levels ("TeX capacity exceeded"), and the report sets each
+# formula inside a few groups of its own; the shipped formulas nest at most 3.
+MAX_LATEX_GROUP_DEPTH = 100
+
+# latexmk (every pdflatex run of one report) is stopped after this many
+# seconds.  The largest shipped report builds from scratch in about 2 s on
+# one core; 300 s is generous for a slow machine and a long document, and
+# still ends a build that loops.
+LATEXMK_TIMEOUT_S = 300
+
+# The time recorded in PDFs (with FORCE_SOURCE_DATE=1, also \today and the
+# file dates): a fixed value, so that two builds of a report are the same
+# bytes.  0 is 1970-01-01; the report prints no date.
+PDF_SOURCE_DATE_EPOCH = 0
