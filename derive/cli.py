@@ -26,6 +26,8 @@ from .results import (
     WORDS,
     combine_exit_codes,
 )
+from .bounded import verify_bounded
+from .limits import CLAIM_TIME_LIMIT_S
 from .verify import VerifierError, verify_document
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -73,6 +75,16 @@ def _where(claim, step) -> str:
     if claim.kind == "chain" or len(claim.cases[0].sides) > 2:
         return what + f"step {step.step}"
     return what + "the equation"
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 24 * 3600:
+        raise argparse.ArgumentTypeError(f"expected seconds between 0 and 86400, got {text!r}")
+    return value
 
 
 def print_result(doc_result, out) -> None:
@@ -172,7 +184,9 @@ def cmd_verify(args) -> int:
     results = []
     for doc in documents:
         try:
-            result = verify_document(doc, args.n, full=args.full, all_n=args.all_n)
+            result = verify_bounded(
+                doc, args.n, full=args.full, all_n=args.all_n, time_limit=args.time_limit
+            )
         except VerifierError as exc:
             print(f"error: {doc.path}: {exc}", file=sys.stderr)
             return EXIT_BAD_INPUT
@@ -306,6 +320,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--all-n",
         action="store_true",
         help="also prove each claim for a symbolic n with the general-n prover",
+    )
+    v.add_argument(
+        "--time-limit",
+        type=_positive_seconds,
+        default=CLAIM_TIME_LIMIT_S,
+        metavar="SECONDS",
+        help=f"seconds one claim may take before it is UNDECIDED (default {CLAIM_TIME_LIMIT_S})",
     )
     v.add_argument(
         "--format",

@@ -26,3 +26,15 @@ LATEXMK_TIMEOUT_S = 300
 # file dates): a fixed value, so that two builds of a report are the same
 # bytes.  0 is 1970-01-01; the report prints no date.
 PDF_SOURCE_DATE_EPOCH = 0
+
+# One claim (every n asked for, and its all-n proof) may take this long; past
+# it the claim is UNDECIDED ("time limit") and the others still run.  The
+# slowest shipped claim takes about 0.5 s at n = 1..8 with --all-n, and about
+# 3 s at n = 64 (the largest n allowed); 60 s leaves a slow machine 20 times
+# that, while a hostile claim costs at most a minute.  --time-limit changes it.
+CLAIM_TIME_LIMIT_S = 60
+
+# Address space of the process that checks claims.  Verifying every shipped
+# document at n = 64 peaks near 0.5 GB; 4 GiB stops a claim that would
+# expand to millions of terms long before it takes the machine's 24 GB.
+CLAIM_MEMORY_BYTES = 4 << 30

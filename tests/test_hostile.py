@@ -357,3 +357,65 @@ def test_build_into_a_folder_under_a_file(tmp_path, capsys, tiny, monkeypatch):
     code = main(["build", "--n", "2"])
     err = capsys.readouterr().err
     assert_refused(tmp_path, code, err, before, "plain")
+
+
+# --------------------------------------------------------------------------- sides and models
+
+# Payloads that ran code, hung or ate memory through the old parser (which
+# evaluated the text): each is refused by the syntax-tree parser, naming the field.
+HOSTILE_SIDES = [
+    "d.__globals__['__builtins__']['__import__']('os').system('touch MARKER')",
+    "().__class__.__base__.__subclasses__()",
+    '\'__import__("os").system("touch MARKER")\'',
+    'sum(\'__import__("os").system("touch MARKER")\', k)',
+    "__import__('os').system('touch MARKER')",
+    "eval('1')",
+    "open('MARKER', 'w')",
+    "[0]*10**9",
+    "10**10**10",
+    "sigma**(10**6)",
+    "Rational(1, 10**10**8)",
+    "Float(1, 10**9)",
+    "x[i]**x[i]",
+    "lambda: 0",
+    "[c for c in ()]",
+    "d",
+    "sum(x[k], k, start=0)",
+    "x[0]",
+    "9" * 50,
+]
+
+
+@pytest.mark.parametrize("side", HOSTILE_SIDES, ids=range(len(HOSTILE_SIDES)))
+def test_a_hostile_side_is_refused_and_runs_nothing(tmp_path, capsys, side):
+    path = tmp_path / "doc.toml"
+    path.write_text(toml(edited("dmu", "rhs", side)), encoding="utf-8")
+    code, err, before = run_verify(tmp_path, capsys, path)
+    assert_refused(tmp_path, code, err, before, str(path), "claim 'dmu'", "field 'rhs'")
+
+
+HOSTILE_NODES = [
+    ("mu = __import__('os').system('touch MARKER')", "model.nodes[1]"),
+    ("mu = x.__class__", "model.nodes[1]"),
+    ("mu = D(x[1], x[1])", "model.nodes[1]"),
+    ("mu = sum(x[k], k)**(10**9)", "model.nodes[1]"),
+    ("__class__ = 1", "model.nodes[1]"),
+]
+
+
+@pytest.mark.parametrize("node, field", HOSTILE_NODES)
+def test_a_hostile_node_declaration_is_refused(tmp_path, capsys, node, field):
+    data = copy.deepcopy(TINY)
+    del data["document"]["model"]
+    text = toml(data) + "[model]\nvectors = ['x']\nnodes = [" + json.dumps(node) + "]\n"
+    path = tmp_path / "doc.toml"
+    path.write_text(text, encoding="utf-8")
+    code, err, before = run_verify(tmp_path, capsys, path)
+    assert_refused(tmp_path, code, err, before, str(path), field)
+
+
+def test_n_above_the_limit_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["verify", "--n", str(cli.MAX_N + 1)])
+    assert info.value.code == EXIT_BAD_INPUT
+    assert f"n above {cli.MAX_N} is not supported" in capsys.readouterr().err
