@@ -45,6 +45,8 @@ def _child(conn, document: Document, ns, options: dict, memory: int) -> None:
         conn.send(("memory", None))
     except RecursionError:
         conn.send(("crash", "the expression is nested too deeply to process"))
+    except Exception as exc:  # a bug must not pass for a verdict: the claim is undecided
+        conn.send(("crash", f"internal error: {type(exc).__name__}: {exc}"))
     finally:
         conn.close()
 

@@ -14,8 +14,10 @@ import os
 import sys
 from pathlib import Path
 
+from .bounded import verify_bounded
 from .claims import ClaimFileError, load
 from .files import describe_os_error
+from .limits import CLAIM_TIME_LIMIT_S
 from .results import (
     EXIT_BAD_INPUT,
     EXIT_FAIL,
@@ -26,8 +28,6 @@ from .results import (
     WORDS,
     combine_exit_codes,
 )
-from .bounded import verify_bounded
-from .limits import CLAIM_TIME_LIMIT_S
 from .verify import VerifierError, verify_document
 
 ROOT = Path(__file__).resolve().parent.parent

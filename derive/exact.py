@@ -34,6 +34,7 @@ from sympy import QQ
 from sympy.ntheory import factorint
 from sympy.polys.rings import PolyRing
 
+from .language import PositionError
 from .model import Model
 from .nodes import ROOT, Undefined
 
@@ -64,7 +65,7 @@ class Field:
         self.centred: dict[str, str] = {}  # vector -> its mean node
         if centre:
             for node in model.nodes.values():
-                if node.index is not None or node.kind is ROOT:
+                if node.index is not None or node.kind is ROOT or node.undefined:
                     continue
                 for v in model.spec.vectors:
                     if v in self.centred:
@@ -166,7 +167,10 @@ class Field:
             try:
                 node = self.model.node_of(atom)
                 pos = atom.indices[0] if isinstance(atom, sp.Indexed) else None
-                body = self._to_ring(node.body_at(pos), {})
+                try:
+                    body = self._to_ring(node.body_at(pos), {})
+                except PositionError as exc:
+                    raise Undefined(str(exc)) from None
                 hit = self._root(body, sp.S.Half) if node.kind is ROOT else body
             except Undefined as exc:
                 inner = str(exc)

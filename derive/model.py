@@ -27,7 +27,7 @@ import sympy as sp
 from sympy import Indexed, IndexedBase, KroneckerDelta, Sum, Symbol
 
 from . import nodes as kinds
-from .language import N_SYMBOL, LanguageError, parse, read
+from .language import N_SYMBOL, LanguageError, PositionError, parse, read
 from .spec import ModelSpec, NodeSpec, SpecError
 
 
@@ -36,14 +36,25 @@ class ModelError(ValueError):
 
 
 class Node:
-    """One declared node at one n: its symbol or base, index, kind and body."""
+    """One declared node at one n: its symbol or base, index, kind and body.
 
-    def __init__(self, spec: NodeSpec, atom, index: Symbol | None, kind, body):
-        self.spec, self.atom, self.index, self.kind, self.body = spec, atom, index, kind, body
+    A definition that has no value at this n (it divides by n - 1 at n = 1)
+    keeps the reason instead of a body: every use of the node at this n is then
+    not applicable (PositionError), and the model stays usable for other nodes."""
+
+    def __init__(self, spec: NodeSpec, atom, index: Symbol | None, kind, body, undefined=""):
+        self.spec, self.atom, self.index, self.kind = spec, atom, index, kind
+        self._body, self.undefined = body, undefined
 
     @property
     def name(self) -> str:
         return self.spec.name
+
+    @property
+    def body(self):
+        if self.undefined:
+            raise PositionError(self.undefined)
+        return self._body
 
     def body_at(self, position):
         """The body of the instance at ``position`` (indexed nodes only)."""
@@ -103,6 +114,9 @@ class Model:
                 text = ast.get_source_segment(text.strip(), top.args[0])
                 kind = kinds.ROOT
             expr = parse(text, self, assignment, names=frozenset(visible), derivatives=False)
+        except PositionError as exc:
+            atom = self.families[spec.name] if spec.index else self.scalars[spec.name]
+            return Node(spec, atom, index, kind, None, f"node {spec.name}: {exc}")
         except LanguageError as exc:
             raise SpecError(spec.field, str(exc)) from None
         # Rename the definition's own sum indices (see _definition_index).
@@ -119,9 +133,11 @@ class Model:
         return Node(spec, atom, index, kind, expr)
 
     def _direct_deps(self, node: Node) -> frozenset[str]:
-        names = {s.name for s in node.body.free_symbols if s.name in self.scalars}
-        names |= {a.base.name for a in node.body.atoms(Indexed)}
-        return frozenset(names)
+        """The declared names a definition mentions (read from its text, so a node
+        undefined at this n still has its place in the graph)."""
+        tree = read(node.spec.text)
+        names = {a.id for a in ast.walk(tree) if isinstance(a, ast.Name)}
+        return frozenset(names & (set(self.input_names) | set(self.nodes)))
 
     def descendants(self, name: str) -> frozenset[str]:
         """Nodes that depend on ``name`` (an input or a node), directly or not."""

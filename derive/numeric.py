@@ -15,6 +15,7 @@ from fractions import Fraction
 import mpmath
 import sympy as sp
 
+from .language import PositionError
 from .model import Model
 from .nodes import Undefined
 
@@ -95,7 +96,11 @@ class Numeric:
         node = self.model.node_of(e)
         if node is not None:
             pos = e.indices[0] if isinstance(e, sp.Indexed) else None
-            out = node.kind.value(self._eval(node.body_at(pos), values, {}))
+            try:
+                body = node.body_at(pos)
+            except PositionError as exc:
+                raise Undefined(str(exc)) from None
+            out = node.kind.value(self._eval(body, values, {}))
             values[e] = out
             return out
         if e.is_Add:

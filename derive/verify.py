@@ -209,8 +209,8 @@ def check_claim(claim: Claim, checker: Checker, *, full=False) -> NVerdict:
         per_step: dict[int, StepVerdict] = {}
         fields = side_fields(claim, no)
         todo = assignments(case.label, n, full=use_all)
-        if not todo:
-            return NVerdict(n, NOT_APPLICABLE, f"no indices {case.label} exist at n = {n}")
+        if not todo:  # this case is empty at this n; the claim's other cases still count
+            continue
         for a in todo:
             try:
                 sides = [checker.side(t, a) for t in case.sides]
@@ -234,6 +234,9 @@ def check_claim(claim: Claim, checker: Checker, *, full=False) -> NVerdict:
             StepVerdict(case.label, k + 1, v.status, v.counterexample, v.reason)
             for k, v in sorted(per_step.items())
         ]
+    if not steps:
+        labels = " or ".join(c.label for c in claim.cases)
+        return NVerdict(n, NOT_APPLICABLE, f"no indices with {labels} exist at n = {n}")
     status = worst(s.status for s in steps)
     reason = next((s.reason for s in steps if s.status == UNDECIDED), "")
     return NVerdict(n, status, reason, tuple(steps))

@@ -320,3 +320,29 @@ def test_counterexample_names_only_what_the_claim_uses_and_prints_zero():
     cx = result.first_failure.first_failure.counterexample
     assert {name for name, _ in cx.point} == {"g_1"}
     assert cx.lhs == "0.5"
+
+
+def test_a_node_undefined_at_one_n_makes_only_that_n_not_applicable():
+    table = {"vectors": ["x"], "nodes": ["v = sum(x[k]**2, k)/(n - 1)"]}
+    claims = [_claim("c", "v", "sum(x[k]**2, k)/(n - 1)", "all"), _claim("d", "x[i]", "x[i]")]
+    result = verify_document(_doc(claims, table=table), (1, 2, 3), all_n=True)
+    c, d = result.claims
+    assert [v.status for v in c.verdicts] == [NOT_APPLICABLE, HOLDS, HOLDS]
+    assert "divides by zero at n = 1" in c.verdicts[0].reason
+    assert c.proved_all_n
+    assert [v.status for v in d.verdicts] == [HOLDS] * 3
+
+
+def test_an_empty_case_does_not_hide_a_false_case():
+    # at n = 1 there is no i != j, but the false i = j case must still fail
+    claim = {
+        "id": "c",
+        "title": "c",
+        "latex": "x",
+        "cases": [
+            {"for": "i = j", "lhs": "x[i]", "rhs": "x[i] + 1"},
+            {"for": "i != j", "lhs": "x[i]", "rhs": "x[i]"},
+        ],
+    }
+    (result,) = verify_document(_doc([claim]), (1,)).claims
+    assert result.status == FAILS
