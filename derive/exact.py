@@ -114,6 +114,13 @@ class Field:
                 atoms[what] = (gens[g], one)
         self.atoms = atoms
         self.relations = [self._relation(r, gens) for r in self.roots]
+        # For each monic relation s**2 = K: the position of s in a monomial, and K.
+        self._squares = []
+        for r in self.roots:
+            if r.key[0] != "pair":
+                s = gens[r.symbol]
+                self._squares.append((self.ring.gens.index(s), s**2 - self._relation(r, gens)))
+        self._monic = len(self._squares) == len(self.roots)
 
     def _relation(self, root: _Root, gens):
         s = gens[root.symbol]
@@ -131,8 +138,32 @@ class Field:
         return num.set_ring(self.ring), den.set_ring(self.ring)
 
     def reduce(self, p):
+        """The normal form of p modulo the relations."""
         p = p.set_ring(self.ring) if p.ring is not self.ring else p
-        return p.rem(self.relations) if self.relations else p
+        if not self.relations:
+            return p
+        if not self._monic:
+            return p.rem(self.relations)
+        # The relations s**2 - K have pure-power leading terms, newest root first:
+        # substituting s**e = s**(e mod 2) * K**(e div 2), newest to oldest, is the
+        # division algorithm without its search for divisible terms.
+        ring = self.ring
+        for pos, k in self._squares[::-1]:
+            parts: dict[int, dict] = {}
+            for monom, coeff in p.items():
+                e = monom[pos]
+                key = monom if e < 2 else monom[:pos] + (e % 2,) + monom[pos + 1 :]
+                parts.setdefault(e // 2, {})[key] = coeff
+            if not parts or (len(parts) == 1 and 0 in parts):
+                continue
+            out = ring.zero
+            power = ring.one
+            for q in range(max(parts) + 1):
+                if q in parts:
+                    out += ring.from_dict(parts[q]) * power
+                power = power * k
+            p = out
+        return p
 
     # -- deciding --------------------------------------------------------------
     def form(self, expr):
@@ -191,14 +222,16 @@ class Field:
         elif self.model.node_of(e) is not None:
             out = self._node_form(e)
         elif e.is_Add:
-            num, den = self._to_ring(e.args[0], memo)
-            for arg in e.args[1:]:
-                a, b = self._to_ring(arg, memo)
-                num, den = self.lift((num, den))
-                ring = self.ring
-                if b == den:
-                    num = num + a
-                elif len(b) == 1 and len(den) == 1:
+            # Terms over the same denominator are added first: folding them in the
+            # order SymPy keeps them would rescale the running sum at every change.
+            forms = [self._to_ring(arg, memo) for arg in e.args]
+            ring = self.ring
+            buckets: dict = {}
+            for a, b in (self.lift(f) for f in forms):
+                buckets[b] = buckets[b] + a if b in buckets else a
+            (den, num), *rest = buckets.items()
+            for b, a in rest:
+                if len(b) == 1 and len(den) == 1:
                     lcm = ring.from_terms([(_monomial_lcm(den.LM, b.LM), den.LC * b.LC)])
                     num = num * lcm.quo(den) + a * lcm.quo(b)
                     den = lcm

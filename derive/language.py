@@ -213,8 +213,6 @@ def parse_side(text: str, model, assignment: dict, **scope):
         raise LanguageError(f"{text!r} divides by zero")
     if not model.symbolic:
         check_positions(expr, model.n, text)
-        for d in s.divisors:
-            check_positions(d, model.n, text)
     return expr, frozenset(s.touched), tuple(s.divisors)
 
 
@@ -336,7 +334,7 @@ class _Reader:
             self.fail(f"unknown symbol {name!r}")
         idx = self.index(node.slice, f"{name}[...]")
         atom = s.model.families[name][idx]
-        if not s.model.symbolic:
+        if not s.model.symbolic and idx.is_Integer and not 1 <= int(idx) <= s.model.n:
             check_positions(atom, s.model.n, self.text)
         if s.model.node_of(atom) is not None:
             s.touched.add(atom)
@@ -444,7 +442,8 @@ class _Reader:
 
 
 # -- the symmetry shortcut ----------------------------------------------------------------
-def positions_by_index_only(text: str, declared) -> bool:
+@functools.lru_cache(maxsize=8192)
+def positions_by_index_only(text: str, declared: frozenset) -> bool:
     """True when a side names positions only through bare free or bound indices.
 
     Then a permutation of positions carries the side to itself (the model being

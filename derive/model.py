@@ -227,18 +227,14 @@ class Model:
 
     def _substitute_indexed(self, e, names):
         """Indexed nodes of the families in ``names`` replaced by their definitions,
-        until none is left (their definitions may name other such families)."""
+        recursively (their definitions may name other such families)."""
         if not names:
             return e
 
         def target(a):
             return isinstance(a, Indexed) and a.base.name in names and a.base in self.node_bases
 
-        while True:
-            new = e.replace(target, self.definition)
-            if new == e:
-                return e
-            e = new
+        return e.replace(target, lambda a: self._substitute_indexed(self.definition(a), names))
 
     # -- derivatives -------------------------------------------------------
     def _check(self, v):

@@ -139,6 +139,11 @@ class Checker:
         for atom in sorted(touched, key=str):
             self.field.form(atom)
         for d in divisors:
+            try:  # a nonzero value at the spot point already proves d is not 0
+                if self.numeric.evaluate(d, self.spot) != 0:
+                    continue
+            except Undefined:
+                pass
             try:
                 zero = self.field.is_zero(self.field.form(d))
             except Undecidable:
