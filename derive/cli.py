@@ -103,6 +103,8 @@ def print_result(doc_result, out) -> None:
             summary += "; proved for all n" if c.proved_all_n else "; NOT proved for all n"
             if status not in (FAILS, UNDECIDED) and not c.proved_all_n:
                 status = UNDECIDED
+        if c.vacuous:
+            summary += "; vacuously: both sides are identically 0"
         print(f"  {WORDS[status]} {c.claim.id:<{width}}  {c.claim.title} — {summary}", file=out)
         reasons = sorted({v.reason for v in c.verdicts if v.reason and v.status == UNDECIDED})
         for reason in reasons:

@@ -36,6 +36,7 @@ class StepVerdict:
     status: str
     counterexample: Counterexample | None = None
     reason: str = ""
+    vacuous: bool = False  # holds because both sides are identically 0
 
     @property
     def holds(self) -> bool:
@@ -77,7 +78,12 @@ class ClaimResult:
     claim: Claim
     verdicts: tuple[NVerdict, ...]
     proofs: tuple[AllNStep, ...] = ()  # all-n proofs, one per (case, step), when asked for
-    vacuous: bool = False  # both sides are identically 0 wherever the claim holds
+
+    @property
+    def vacuous(self) -> bool:
+        """Holds only because every side is identically 0, at every n checked."""
+        steps = [s for v in self.verdicts for s in v.steps]
+        return self.holds and bool(steps) and all(s.vacuous for s in steps)
 
     @property
     def status(self) -> str:

@@ -179,7 +179,10 @@ class Checker:
                     reason=f"the exact check says equal but the sides differ numerically "
                     f"({values[0]} vs {values[1]}): please report this",
                 )
-            return StepVerdict("", 0, HOLDS)
+            # Vacuous: both sides are identically 0 though neither is written as 0
+            # (a claim that something is 0 is not vacuous; it is the point).
+            literal = a.expr == 0 or b.expr == 0
+            return StepVerdict("", 0, HOLDS, vacuous=not literal and self.field.is_zero(a.form))
         cx = self.numeric.counterexample(a.expr, b.expr, indices, rng)
         if cx is not None:
             return StepVerdict("", 0, FAILS, counterexample=cx)
@@ -235,8 +238,10 @@ def check_claim(claim: Claim, checker: Checker, *, full=False) -> NVerdict:
                     return NVerdict(n, NOT_APPLICABLE, v.reason)
                 if k not in per_step or _rank(v) > _rank(per_step[k]):
                     per_step[k] = v
+                elif v.status == HOLDS and not v.vacuous:  # vacuous only if at every index
+                    per_step[k] = v
         steps += [
-            StepVerdict(case.label, k + 1, v.status, v.counterexample, v.reason)
+            StepVerdict(case.label, k + 1, v.status, v.counterexample, v.reason, v.vacuous)
             for k, v in sorted(per_step.items())
         ]
     if not steps:

@@ -346,3 +346,12 @@ def test_an_empty_case_does_not_hide_a_false_case():
     }
     (result,) = verify_document(_doc([claim]), (1,)).claims
     assert result.status == FAILS
+
+
+def test_vacuous_claims_are_detected(seed_document):
+    result = verify_document(seed_document, (2, 3))
+    vacuous = {c.claim.id for c in result.claims if c.vacuous}
+    # both sides are multiples of sum(x - mu) = 0; dsigma-dmu says "= 0" on purpose
+    assert vacuous == {"eq2-summed", "eq3-summed"}
+    (wrong,) = verify_document(_doc([_claim("c", "sum(x[k] - mu, k)", "0*x[i]")]), (2,)).claims
+    assert not wrong.vacuous  # literally 0 on one side (0*x[i] is 0)
