@@ -182,7 +182,7 @@ class Checker:
             # Vacuous: both sides are identically 0 though neither is written as 0
             # (a claim that something is 0 is not vacuous; it is the point).
             literal = a.expr == 0 or b.expr == 0
-            return StepVerdict("", 0, HOLDS, vacuous=not literal and self.field.is_zero(a.form))
+            return StepVerdict("", 0, HOLDS, vacuous=not literal and self._is_zero(a))
         cx = self.numeric.counterexample(a.expr, b.expr, indices, rng)
         if cx is not None:
             return StepVerdict("", 0, FAILS, counterexample=cx)
@@ -194,6 +194,12 @@ class Checker:
             or "the exact engine could not show equality (square roots of dependent or "
             "perfect-square radicands?) and no point separates the sides",
         )
+
+    def _is_zero(self, side: Side) -> bool:
+        """Identically 0 (a nonzero value at the spot point settles it at no cost)."""
+        if side.spot is not None and not self.numeric.agree(side.spot, 0):
+            return False
+        return self.field.is_zero(side.form)
 
     def _values_somewhere(self, a: Side, b: Side, rng):
         if a.spot is not None and b.spot is not None:
