@@ -209,7 +209,7 @@ def _delta_partner(factor: Basic, k: Symbol) -> Symbol | None:
             return None
     if isinstance(base, KroneckerDelta) and len(base.args) == 2 and k in base.args:
         a = base.args[1] if base.args[0] == k else base.args[0]
-        if (isinstance(a, Symbol) and a != k) or (a.is_Integer and a >= 1):
+        if (isinstance(a, Symbol) and a != k) or a == 1:
             return a
     return None
 

@@ -435,6 +435,12 @@ class _Reader:
     def _call_delta(self, node):
         a = self.index(node.args[0], "delta(...)")
         b = self.index(node.args[1], "delta(...)")
+        model = self.s.model
+        for v in (a, b):  # delta(i, 5) names position 5, like x[5]
+            if not model.symbolic and v.is_Integer and not 1 <= int(v) <= model.n:
+                raise PositionError(
+                    f"{self.text!r} names position {v}, which does not exist at n = {model.n}"
+                )
         return sp.KroneckerDelta(a, b)
 
     def _call_sqrt(self, node):

@@ -355,3 +355,16 @@ def test_vacuous_claims_are_detected(seed_document):
     assert vacuous == {"eq2-summed", "eq3-summed"}
     (wrong,) = verify_document(_doc([_claim("c", "sum(x[k] - mu, k)", "0*x[i]")]), (2,)).claims
     assert not wrong.vacuous  # literally 0 on one side (0*x[i] is 0)
+
+
+def test_a_literal_position_is_not_proved_for_the_n_below_it():
+    # sum_k delta(k, 3) is 1 only for n >= 3; at n = 2 the claim names position 3: n/a
+    (result,) = verify_document(
+        _doc([_claim("c", "sum(delta(k, 3), k)", "1", "all")]), (2, 3), all_n=True
+    ).claims
+    assert [v.status for v in result.verdicts] == [NOT_APPLICABLE, HOLDS]
+    assert not result.proved_all_n
+    (first,) = verify_document(
+        _doc([_claim("c", "sum(delta(k, 1), k)", "1", "all")]), (1, 2), all_n=True
+    ).claims
+    assert first.holds and first.proved_all_n
