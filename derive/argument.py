@@ -63,9 +63,7 @@ def layout(claims) -> list[Placed]:
         keys = sorted(columns) if sweep % 2 == 0 else sorted(columns, reverse=True)
         for k in keys:
             neighbours = uses if sweep % 2 == 0 else used_by
-            col = sorted(
-                columns[k], key=lambda cid: (mean(neighbours[cid], row[cid]), order[cid])
-            )
+            col = sorted(columns[k], key=lambda cid: (mean(neighbours[cid], row[cid]), order[cid]))
             columns[k] = col
             row.update({cid: pos for pos, cid in enumerate(col)})
     return [Placed(cid, layer_of[cid], row[cid]) for cid in (c.id for c in claims)]

@@ -21,6 +21,7 @@ the report turns into links.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from .results import FAILS, HOLDS, NOT_APPLICABLE, UNDECIDED, ClaimResult, DocumentResult
@@ -65,6 +66,20 @@ def _ids(results) -> str:
     return ids[0] if len(ids) == 1 else ", ".join(ids[:-1]) + " and " + ids[-1]
 
 
+# The verifier's messages name nodes as the claim language does (xhat[1],
+# sigma); prose names them by their letters.
+_LETTERS = {"xhat": "x̂", "sigma": "σ", "mu": "μ", "eps": "ε", "gamma": "γ", "beta": "β"}
+
+
+def _lettered(message: str) -> str:
+    def one(m):
+        name, index = m.group(1), m.group(2)
+        letter = _LETTERS.get(name, name)
+        return f"{letter}_{index}" if index else letter
+
+    return re.sub(r"\b([A-Za-z]+)(?:\[(\w+)\])?", one, message)
+
+
 def _minus(value: str) -> str:
     """A number as prose writes it: a minus sign, not a hyphen."""
     return value.replace("-", "−")
@@ -77,9 +92,7 @@ def counterexample_text(step) -> str:
     point = ", ".join(f"{k} = {_minus(v)}" for k, v in cx.point)
     nodes = ", ".join(f"{k} ≈ {_minus(v)}" for k, v in cx.nodes)
     where = ", ".join(at) + (f", at {point}" if point else "") + (f" ({nodes})" if nodes else "")
-    return (
-        f"{where}, the left side is {_minus(cx.lhs)} and the right side is {_minus(cx.rhs)}"
-    )
+    return f"{where}, the left side is {_minus(cx.lhs)} and the right side is {_minus(cx.rhs)}"
 
 
 def _where(result: ClaimResult, step) -> str:
@@ -175,7 +188,7 @@ def domain_text(document_result: DocumentResult) -> str:
     for r in document_result.claims:
         for v in r.verdicts:
             if v.status == NOT_APPLICABLE and v.n not in not_applicable:
-                not_applicable[v.n] = v.reason
+                not_applicable[v.n] = _lettered(v.reason)
     checked = [n for n in document_result.ns if n not in not_applicable]
     text = f"n = {_format_ns(checked)} checked exactly"
     if document_result.all_n:

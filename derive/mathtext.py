@@ -13,12 +13,14 @@ a macro (the document's ``latex`` fields have their own allowlist,
 
 **Which words are mathematics.**  The text is split at spaces into words.
 Trailing ``,.;:!?`` are peeled off and stay text; brackets stay with their
-word, so ``(x_j − μ)(x_i − μ)`` is one formula.  A word is mathematics when
-it holds a mathematical character (a Greek letter, ``∂ Σ √ − = + / ^ _ ² ≠ ≤ ≥ → · ×``, a combining hat) or is a
-single lowercase letter other than "a".  A number, a single capital letter or
-a short lowercase name (``var``, ``invstd``) is mathematics when it stands next to an
-operator (``= + − / · × ≠ ≤ ≥ → < >``) written as a word of its own, as in
-``n ≥ 2`` or ``σ² = var + ε``.  Neighbouring mathematical words form one
+word, so ``(x_j − μ)(x_i − μ)`` is one formula.  A word is mathematics
+when it holds a mathematical character (a Greek letter,
+``∂ Σ √ − = + / ^ _ ² ≠ ≤ ≥ → · ×``, a combining hat) or is a single
+lowercase letter other than "a"; never when it is a program's name
+(``batchnorm_forward``, typewriter type).  A number, a single capital
+letter or a short lowercase name (``var``, ``invstd``) is mathematics when
+it stands next to an operator (``= + − / · × ≠ ≤ ≥ → < >``) written as a
+word of its own, as in ``n ≥ 2`` or ``σ² = var + ε``.  Neighbouring mathematical words form one
 formula.  The ASCII hyphen is never an operator (claim ids such as
 ``eq1-literal`` are text): a minus sign is written ``−``.
 

@@ -91,6 +91,7 @@ class ReportBuildError(RuntimeError):
 
 # --------------------------------------------------------------------------- escaping
 
+
 def code(text: str) -> TeX:
     """Claim-language source in typewriter type, breakable after , * / and (."""
     out = escape_tex(text)
@@ -340,7 +341,7 @@ class CaseView:
 
 def _step_views(result: ClaimResult, case_label: str, steps: int) -> tuple[StepView, ...]:
     out = []
-    proofs = {(p.case, p.step): p for p in result.proofs}
+    proofs = {(getattr(p, "case", ""), getattr(p, "step", 0)): p for p in result.proofs}
     for k in range(1, steps + 1):
         by_status: dict[str, list[int]] = {HOLDS: [], FAILS: [], UNDECIDED: []}
         cx, vacuous = None, True
@@ -717,6 +718,7 @@ def render_report(result: DocumentResult, *, extras: dict | None = None) -> str:
     text = template.render(
         document=document,
         title=TeX(prose(document.title)),
+        citation=TeX(prose(document.citation, links)),
         description=TeX(prose(document.description, links)),
         source=TeX(comment_text(_source_name(document))),  # in a LaTeX comment
         ns=format_ns(result.ns),
@@ -758,6 +760,11 @@ def write_reports(
 # line may stick into the margin before it looks wrong on paper.
 OVERFULL_LIMIT_PT = 3.0
 _OVERFULL = re.compile(r"Overfull \\hbox \(([0-9.]+)pt too wide\)[^\n]*")
+# A formula wider than the line is scaled down (\fitmath, \checkedline in the
+# template, which log "derive-scaled: <width> to <line width>").  Below this
+# factor its type is smaller than 8pt at 11pt: too small to read on paper.
+MIN_SCALE = 0.75
+_SCALED = re.compile(r"^derive-scaled: ([0-9.]+)pt to ([0-9.]+)pt", re.MULTILINE)
 
 
 def latexmk_available() -> bool:
@@ -771,7 +778,8 @@ def read_log(path) -> str:
 
 def log_problems(log: str, overfull_limit_pt: float = OVERFULL_LIMIT_PT) -> list[str]:
     """What is wrong in a pdflatex log: errors, undefined references or
-    citations, and overfull lines wider than the limit."""
+    citations, overfull lines wider than the limit, and formulas scaled below
+    MIN_SCALE."""
     problems = []
     for line in log.splitlines():
         if line.startswith("! ") or re.match(r"^[^:\s]+\.tex:\d+: ", line):
@@ -783,13 +791,30 @@ def log_problems(log: str, overfull_limit_pt: float = OVERFULL_LIMIT_PT) -> list
     for m in _OVERFULL.finditer(log):
         if float(m.group(1)) > overfull_limit_pt:
             problems.append(f"overfull: {m.group(0)}")
+    for m in _SCALED.finditer(log):
+        if float(m.group(2)) < MIN_SCALE * float(m.group(1)):
+            problems.append(f"scaled below {MIN_SCALE:.0%}: {m.group(0)}")
     return problems
 
 
-# What pdflatex writes when a further run would change the PDF.  latexmk reruns
-# until these are gone (or it gives up), so one left in the final log means
-# the PDF's cross-references or table widths may be wrong.
-_RERUN = re.compile(r"Rerun to get|Label\(s\) may have changed|Rerun LaTeX")
+# What pdflatex writes when a further run would change the PDF: the warnings
+# themselves, each anchored at the start of its log line, so that a claim's
+# text echoed into the log (an overfull line prints its words) never matches.
+_RERUN = re.compile(
+    r"^(?:LaTeX Warning: Label\(s\) may have changed\. Rerun to get cross-references right"
+    r"|Package \w+ Warning: .*Rerun LaTeX"
+    r"|\(rerunfilecheck\) +Rerun to get outlines right"
+    r"|(?:LaTeX|Package \w+) Warning: .*Rerun to get .* right)",
+    re.MULTILINE,
+)
+# latexmk decides whether to run pdflatex again by comparing the auxiliary
+# files' time, size and checksum; with one-second timestamps, an .aux file
+# rewritten within the same second at the same size (a longtable's widths) can
+# be taken as unchanged, and latexmk stops while the log still asks for a
+# rerun.  How often that happens depends on the machine's load.  So when the
+# final log asks for a rerun, the build forces further passes itself (latexmk
+# -g), at most this many, and fails only if the log still asks after them.
+EXTRA_PASSES = 3
 
 
 def latexmk_command(tex_name: str, build_dir: Path) -> list[str]:
@@ -877,6 +902,17 @@ def build_pdfs(
                 + "\n".join(errors or proc.stdout.splitlines()[-10:])
             )
         rerun = _RERUN.search(read_log(log_path))
+        for _ in range(EXTRA_PASSES):
+            if not rerun:
+                break
+            forced = latexmk_command(tex.name, build_dir)
+            forced.insert(1, "-g")
+            proc = _run_latexmk(forced, tex.parent, timeout_s)
+            if proc.returncode != 0:
+                raise ReportBuildError(
+                    f"{tex}: latexmk -g failed (exit {proc.returncode}); see {log_path}"
+                )
+            rerun = _RERUN.search(read_log(log_path))
         if rerun:
             raise ReportBuildError(
                 f"{tex}: the log still says {rerun.group(0)!r} after latexmk; see {log_path}"
