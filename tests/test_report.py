@@ -277,6 +277,22 @@ def test_write_reports_and_build_pdf(tmp_path, seed_result):
     assert report.log_problems(log) == []
 
 
+# The body stays short: findings, summary, the argument and every claim; the
+# proofs are rule summaries in an appendix.
+MAX_PAGES = 25
+
+
+def test_the_seed_report_fits_in_the_page_limit_with_nothing_scaled_away(tmp_path, seed_document):
+    need_latexmk()
+    full = verify_document(seed_document, tuple(range(1, 9)), all_n=True)
+    (tex,) = report.write_reports([full], tmp_path)
+    report.build_pdfs([tex], tmp_path / "_build")
+    log = report.read_log(tmp_path / "_build" / "bn_backward.log")
+    pages = int(re.search(r"Output written on .*?\((\d+) pages?", log).group(1))
+    assert 5 <= pages <= MAX_PAGES
+    assert report.log_problems(log) == []  # no formula scaled below MIN_SCALE
+
+
 def test_a_failing_report_still_builds(tmp_path, broken_result):
     need_latexmk()
     tex = report.write_reports([broken_result], tmp_path)
