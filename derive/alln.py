@@ -35,7 +35,10 @@ from sympy import (
     Sum,
     Symbol,
     expand,
+    factor_terms,
+    fraction,
     numer,
+    sqrt,
     together,
 )
 
@@ -49,6 +52,8 @@ __all__ = [
     "Step",
     "apply_rule",
     "counterexample",
+    "normal_form",
+    "normal_forms",
     "prove_equal",
     "prove_zero",
 ]
@@ -427,6 +432,40 @@ def prove_zero(expr: Expr, ctx: Context) -> Proof:
     if normal != expr:
         steps.append(Step("rational_normal_form", normal))
     return Proof(normal == 0, tuple(steps), normal)
+
+
+def normal_form(expr: Expr, ctx: Context) -> Expr:
+    """The expression as the prover leaves it: definitions, the rules to a
+    fixpoint, roots named and reduced, numerator and denominator expanded.  Not
+    a decision (prove_zero decides); what reports print so that two sides that
+    agree are seen to agree."""
+    roots = _Roots(ctx)
+    expr = _fixpoint(ctx.model.expand(Integer(0) + expr, roots.kept), ctx, [])
+    named = roots.name(expr)
+    if named != expr:
+        expr = _fixpoint(named, ctx, [])
+    num, den = fraction(together(expr))
+    num, den = roots.reduce(expand(num)), roots.reduce(expand(den))
+    back = {s: sqrt(u) for s, u in roots.relations if isinstance(s, Dummy)}
+    return (factor_terms(num) / factor_terms(den)).xreplace(back)
+
+
+def normal_forms(document, case) -> list[Expr]:
+    """The normal form of every side of one case of a claim, for a symbolic n."""
+    from .language import CASES, N_SYMBOL, index_symbol, parse  # language imports no prover
+
+    model = document.model_for(N_SYMBOL)
+    free, relation = CASES[case.label]
+    i, j = index_symbol("i"), index_symbol("j")
+    assignment = {name: index_symbol(name) for name in free}
+    if relation == "eq":
+        assignment["j"] = i
+    ctx = Context.make(
+        model,
+        in_range=[index_symbol(name) for name in free],
+        distinct=[(i, j)] if relation == "ne" else (),
+    )
+    return [normal_form(parse(text, model, assignment), ctx) for text in case.sides]
 
 
 def prove_equal(lhs: Expr, rhs: Expr, ctx: Context) -> Proof:

@@ -26,8 +26,38 @@ from .latexsafe import LatexError, check_latex
 from .limits import MAX_CLAIM_FILE_BYTES
 from .model import Model, ModelError
 
-DOCUMENT_KEYS = {"id", "title", "citation", "model", "eps", "description", "closed_form"}
-CLAIM_KEYS = {"id", "title", "latex", "for", "lhs", "rhs", "steps", "cases", "uses", "note"}
+DOCUMENT_KEYS = {
+    "id",
+    "title",
+    "citation",
+    "model",
+    "eps",
+    "description",
+    "closed_form",
+    "references",
+}
+CLAIM_KEYS = {
+    "id",
+    "title",
+    "latex",
+    "for",
+    "lhs",
+    "rhs",
+    "steps",
+    "cases",
+    "uses",
+    "note",
+    "origin",
+    "corrects",
+}
+# Where a claim's statement comes from, as the document file declares it (the
+# verifier cannot know: it only sees sides).  "document": the document states it
+# as written; "restored": the source lost or elided it and the claim is a
+# reading of what it must have said (the note says which choice was made);
+# "corrected": the document's claim with a slip mended (``corrects`` names the
+# claim that encodes it as printed); "added": not in the document, a claim the
+# file adds to make an implicit step explicit.
+ORIGINS = ("document", "restored", "corrected", "added")
 CASE_KEYS = {"for", "lhs", "rhs", "steps", "latex"}
 
 
@@ -62,6 +92,8 @@ class Claim:
     cases: tuple[Case, ...]
     uses: tuple[str, ...] = ()
     note: str = ""
+    origin: str = "document"  # one of ORIGINS
+    corrects: str = ""  # with origin "corrected": the id of the claim as printed
 
 
 @dataclass(frozen=True)
@@ -75,6 +107,7 @@ class Document:
     claims: tuple[Claim, ...]
     description: str = ""
     closed_form: str = ""  # id of the claim the derived closed form is compared with
+    references: tuple[str, ...] = ()  # works the document relies on, for the bibliography
     spec: specs.ModelSpec | None = None
 
     def model_for(self, n) -> Model:
@@ -154,6 +187,10 @@ def from_dict(data: dict, path="<memory>") -> Document:
                 raise ClaimFileError(path, c.id, "uses", f"unknown claim id {u!r}")
             if u == c.id:
                 raise ClaimFileError(path, c.id, "uses", "a claim cannot use itself")
+        _check_origin(c, seen, path)
+    references = doc.get("references", [])
+    if not isinstance(references, list) or not all(isinstance(r, str) for r in references):
+        raise ClaimFileError(path, None, "document.references", "expected a list of strings")
 
     document = Document(
         path=str(path),
@@ -166,6 +203,7 @@ def from_dict(data: dict, path="<memory>") -> Document:
         spec=spec,
         description=doc.get("description", ""),
         closed_form=doc.get("closed_form", ""),
+        references=tuple(references),
     )
     if document.closed_form and document.closed_form not in seen:
         raise ClaimFileError(
@@ -213,7 +251,31 @@ def _claim(raw, path, pos) -> Claim:
         cases=tuple(cases),
         uses=tuple(uses),
         note=raw.get("note", ""),
+        origin=raw.get("origin", "document"),
+        corrects=raw.get("corrects", ""),
     )
+
+
+def _check_origin(claim: Claim, ids: set, path) -> None:
+    """``origin`` is one of ORIGINS; ``corrects`` goes with "corrected", and names
+    another claim of the file."""
+    if not isinstance(claim.origin, str) or claim.origin not in ORIGINS:
+        raise ClaimFileError(
+            path, claim.id, "origin", f"expected one of {', '.join(ORIGINS)}, got {claim.origin!r}"
+        )
+    if not isinstance(claim.corrects, str):
+        kind = type(claim.corrects).__name__
+        raise ClaimFileError(path, claim.id, "corrects", f"expected a claim id, got {kind}")
+    if claim.origin == "corrected" and not claim.corrects:
+        raise ClaimFileError(
+            path, claim.id, "corrects", 'origin = "corrected" needs corrects = "<claim id>"'
+        )
+    if claim.corrects and claim.origin != "corrected":
+        raise ClaimFileError(path, claim.id, "corrects", 'only with origin = "corrected"')
+    if claim.corrects and claim.corrects not in ids:
+        raise ClaimFileError(path, claim.id, "corrects", f"unknown claim id {claim.corrects!r}")
+    if claim.corrects == claim.id:
+        raise ClaimFileError(path, claim.id, "corrects", "a claim cannot correct itself")
 
 
 def _case(raw, path, cid, prefix) -> Case:

@@ -5,7 +5,10 @@ alone).  Batch norm is invariant under shifting x and scales as 1/λ under
 x → λx, so σ·J can only be a function of x̂; we look for it in the span of
 {δ_ij, 1, x̂_i x̂_j}:
 
-    σ ∂x̂_j/∂x_i = α δ_ij + β + γ x̂_i x̂_j ,   α, β, γ rational numbers.
+    σ ∂x̂_j/∂x_i = α δ_ij + β + γ x̂_i x̂_j ,   α, β, γ rational numbers
+
+(in the code; a report names them c_δ, c_1, c_x̂ by what they multiply, so
+that they cannot be taken for the layer's γ and β).
 
 Clearing σ and reducing modulo σ² = var + ε leaves a polynomial identity in x
 that is linear in α, β, γ; solving it *finds* the coefficients (and fails
@@ -32,6 +35,13 @@ from .results import ClaimResult
 from .verify import Checker, check_claim, prove_claim_all_n
 
 UNKNOWNS = ALPHA, BETA, GAMMA_ = sp.symbols("alpha beta gamma_c")
+# How a report names each coefficient and what it multiplies: named by their
+# basis element, never α, β, γ (γ is the layer's scale).
+COEFFICIENT_TEX = {
+    "alpha": (r"c_{\delta}", r"\delta_{ij}"),
+    "beta": (r"c_{1}", "1"),
+    "gamma": (r"c_{\hat{x}}", r"\hat{x}_i \hat{x}_j"),
+}
 # From n = 3: at n = 2, x̂_1 x̂_2 = −1 is constant, so the basis is degenerate there.
 DERIVATION_NS = tuple(range(3, 8))
 

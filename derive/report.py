@@ -20,25 +20,30 @@ are build products (ignored by git), the ``.tex`` files are committed.
 
 from __future__ import annotations
 
-import functools
 import os
 import re
 import shutil
 import signal
 import subprocess
 import sys
-import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
 import jinja2
 import sympy as sp
 
-from .claims import Claim, Document, model_for
+from .alln import normal_forms
+from .argument import layout
+from .claims import Claim, Document
+from .claimtex import side_latex
+from .claimtex import terms as side_terms
+from .derivation import COEFFICIENT_TEX
 from .files import copy_atomic, describe_os_error, write_if_changed
-from .language import CASES, N_SYMBOL, LanguageError, index_symbol, parse
+from .findings import STATUS_WORDS, STATUSES, claim_status, findings
+from .language import N_SYMBOL, LanguageError, index_symbol
 from .latexsafe import comment_text
 from .limits import LATEXMK_TIMEOUT_S, PDF_SOURCE_DATE_EPOCH
+from .mathtext import escape_tex, prose
 from .model import ModelError
 from .paths import output_path
 from .results import (
@@ -53,19 +58,13 @@ from .results import (
 
 TEMPLATES = Path(__file__).parent / "templates"
 
-# The batch size at which each side is shown evaluated.  Three is the smallest
-# n with a distinct i, j and a third position, so nothing special-cases away.
-SHOW_N = 3
-# A side whose LaTeX is longer than this at SHOW_N is shown at n = 2 instead;
-# longer still at n = 2, it is not shown (its length is).  About 1,500
-# characters of sympy.latex fill four to five lines of the page.
+# A printed expression longer than this many characters of LaTeX is not
+# printed (its length is): about 1,500 characters fill four to five lines.
 LONG_LATEX = 1500
 # Width budget of one displayed line, in the units of _width (about one math
 # italic letter).  The text block is 15 cm wide, about 65 such letters at
 # 11pt; the margin leaves room for the "= " prefix and for estimation error.
 LINE_UNITS = 52
-# At most this many rewrite steps of one all-n proof are printed.
-MAX_PROOF_STEPS = 40
 
 VERDICT_TEXT = {HOLDS: "holds", FAILS: "FAILS", UNDECIDED: "UNDECIDED", NOT_APPLICABLE: "n/a"}
 CASE_TEX = {
@@ -78,7 +77,7 @@ CASE_TEX = {
 
 PDFLATEX_DEBIAN_PACKAGES = (
     "latexmk texlive-latex-base texlive-latex-recommended "
-    "texlive-latex-extra texlive-fonts-recommended texlive-pictures"
+    "texlive-latex-extra texlive-fonts-recommended texlive-pictures lmodern"
 )
 
 
@@ -91,83 +90,6 @@ class ReportBuildError(RuntimeError):
 
 
 # --------------------------------------------------------------------------- escaping
-
-_TEXT_ESCAPES = {
-    "\\": r"$\backslash$",
-    "{": r"\{",
-    "}": r"\}",
-    "$": r"\$",
-    "&": r"\&",
-    "#": r"\#",
-    "%": r"\%",
-    "_": r"\_",
-    "^": r"\textasciicircum{}",
-    "~": r"\textasciitilde{}",
-    "<": r"$<$",
-    ">": r"$>$",
-    "|": r"$\vert$",
-    "\n": " ",
-}
-_UNICODE_ESCAPES = {
-    "σ": r"$\sigma$",
-    "μ": r"$\mu$",
-    "ε": r"$\varepsilon$",
-    "γ": r"$\gamma$",
-    "β": r"$\beta$",
-    "δ": r"$\delta$",
-    "Σ": r"$\Sigma$",
-    "∂": r"$\partial$",
-    "−": r"$-$",
-    "–": "--",
-    "—": "---",
-    "≠": r"$\ne$",
-    "≤": r"$\le$",
-    "≥": r"$\ge$",
-    "→": r"$\to$",
-    "·": r"$\cdot$",
-    "×": r"$\times$",
-    "…": r"\dots{}",
-    "²": r"\textsuperscript{2}",
-    "’": "'",
-    "‘": "`",
-    "“": "``",
-    "”": "''",
-    "\u00a0": "~",
-}
-
-
-def escape_tex(text: str) -> str:
-    """Plain text as LaTeX that prints it literally (pdflatex, no Unicode engine).
-
-    A letter with a combining hat (x̂) becomes ``$\\hat{x}$``; a character with
-    no LaTeX spelling here is written as its code point, never dropped."""
-    out, opened = [], False
-    chars = unicodedata.normalize("NFC", text)
-    pos = 0
-    while pos < len(chars):
-        c = chars[pos]
-        nxt = chars[pos + 1] if pos + 1 < len(chars) else ""
-        if c.isascii() and c.isalpha() and nxt == "\u0302":
-            out.append(rf"$\hat{{{c}}}$")
-            pos += 2
-            continue
-        if c == '"':  # straight quotes pair up as ``opening'' and closing''
-            opened = not opened
-            out.append("``" if opened else "''")
-        elif c in _TEXT_ESCAPES:
-            out.append(_TEXT_ESCAPES[c])
-        elif c in "\t\r\f\v":
-            out.append(" ")
-        elif unicodedata.category(c) == "Cc":  # TeX would ignore it, end a line or stop
-            out.append(rf"\textsc{{u+{ord(c):04x}}}")
-        elif c.isascii():
-            out.append(c)
-        elif c in _UNICODE_ESCAPES:
-            out.append(_UNICODE_ESCAPES[c])
-        else:
-            out.append(rf"\textsc{{u+{ord(c):04x}}}")
-        pos += 1
-    return "".join(out)
 
 
 def code(text: str) -> TeX:
@@ -363,49 +285,19 @@ def document_display(latex: str) -> TeX:
 
 # --------------------------------------------------------------------------- view model
 
-
-def _representative(label_: str) -> dict[str, int]:
-    free, relation = CASES[label_]
-    if relation == "eq":
-        return {name: 1 for name in free}
-    return dict(zip(free, (1, 2), strict=False))
-
-
-@dataclass(frozen=True)
-class Side:
-    source: str  # the claim-language text
-    n: int  # the n it is shown at (0 when not shown)
-    math: TeX  # displayed value, or empty
-    remark: str  # why it is not shown, or ""
-
-
-def evaluate_side(document: Document, text: str, assignment: dict) -> Side:
-    """A side evaluated by SymPy at SHOW_N (or 2 when that is too long)."""
-    spec = document.model_for(3).spec
-    return _evaluate_side(spec, text, tuple(sorted(assignment.items())))
-
-
-@functools.lru_cache(maxsize=4096)
-def _evaluate_side(spec, text: str, assignment: tuple) -> Side:
-    """Cached: a side's display depends only on the model and the text."""
-    assignment = dict(assignment)
-    last = ""
-    for n in (SHOW_N, 2):
-        if any(v > n for v in assignment.values()):
-            continue
-        try:
-            model = model_for(spec, n)
-            e = model.graph_form(parse(text, model, assignment))
-        except (LanguageError, ModelError) as exc:
-            return Side(text, 0, TeX(""), f"cannot be evaluated at n = {n}: {exc}")
-        # the shortest of a few equivalent forms (ties: a fixed order, for determinism)
-        candidates = [e, sp.together(e), sp.cancel(e), sp.factor(sp.together(e))]
-        e = min(candidates, key=lambda c: (len(tex(c)), sp.srepr(c)))
-        length = len(tex(e))
-        if length <= LONG_LATEX:
-            return Side(text, n, display(math_lines(e), first_prefix="= "), "")
-        last = f"too long to print ({length} characters of LaTeX at n = {n})"
-    return Side(text, 0, TeX(""), last)
+# Where a claim's statement comes from, as the claim's section labels it.
+ORIGIN_LABELS = {
+    "document": "The document writes",
+    "restored": "Restored reading (the source lost or elided it)",
+    "corrected": "Corrected",
+    "added": "Added by the claim file (not in the document)",
+}
+# Bound indices of a proof are renamed by depth (k_0, k_1, ...); they are shown
+# under the names a reader expects for a bound index.
+BOUND_NAMES = ("k", "m", "l", "q", "r")
+# A normal form longer than this many characters of LaTeX is not printed (its
+# length is): it would fill more than half a page.
+LONG_NORMAL_FORM = 1200
 
 
 @dataclass(frozen=True)
@@ -413,28 +305,51 @@ class StepView:
     number: int  # the step within its case, from 1
     summary: str  # "holds for n = 2..8"
     holds: bool
-    counterexample: object  # verify.Counterexample or None
+    counterexample: object  # numeric.Counterexample or None
+    vacuous: bool
+    all_n: str  # "proved", "not proved" or ""
+
+
+@dataclass(frozen=True)
+class LineView:
+    prefix: TeX  # "a =" on the first line (the first side), "=" after
+    one_line: TeX
+    broken: TeX  # the same side broken between its terms (or one_line)
+    tag: TeX  # the step's number, for the evidence list
 
 
 @dataclass(frozen=True)
 class CaseView:
     label: str
     condition: TeX
-    assignment: TeX  # "$i = 1$, $j = 2$"
     latex: TeX  # the case's own LaTeX (may be empty)
-    sides: tuple[Side, ...]
+    lines: tuple[LineView, ...]
     steps: tuple[StepView, ...]
+    normal_form: TeX  # what every side reduces to for every n, or empty
+    normal_remark: str  # why no normal form is shown
+
+    @property
+    def uniform(self) -> bool:
+        """Every step has the same verdict: one sentence says it for all."""
+        first = self.steps[0]
+        return all(
+            (s.summary, s.holds, s.all_n, s.vacuous)
+            == (first.summary, first.holds, first.all_n, first.vacuous)
+            for s in self.steps
+        )
 
 
 def _step_views(result: ClaimResult, case_label: str, steps: int) -> tuple[StepView, ...]:
     out = []
+    proofs = {(getattr(p, "case", ""), getattr(p, "step", 0)): p for p in result.proofs}
     for k in range(1, steps + 1):
         by_status: dict[str, list[int]] = {HOLDS: [], FAILS: [], UNDECIDED: []}
-        cx = None
+        cx, vacuous = None, True
         for v in result.verdicts:
             for s in v.steps:
                 if s.case == case_label and s.step == k:
                     by_status[s.status].append(v.n)
+                    vacuous = vacuous and s.vacuous
                     if s.status == FAILS and cx is None:
                         cx = s.counterexample
         parts = [
@@ -443,21 +358,79 @@ def _step_views(result: ClaimResult, case_label: str, steps: int) -> tuple[StepV
             if ns
         ]
         holds = not by_status[FAILS] and not by_status[UNDECIDED]
-        out.append(StepView(k, "; ".join(parts) or "not checked", holds, cx))
+        proof = proofs.get((case_label, k))
+        all_n = "" if proof is None else ("proved" if proof.proved else "not proved")
+        vacuous = vacuous and holds and bool(by_status[HOLDS])
+        out.append(StepView(k, "; ".join(parts) or "not checked", holds, cx, vacuous, all_n))
     return tuple(out)
 
 
-def _verdict_summary(result: ClaimResult) -> str:
-    return result.summary(VERDICT_TEXT)
+def _side_lines(case, size: str) -> tuple[LineView, ...]:
+    """The sides as numbered lines: "a = b (1)", then "= c (2)", ..."""
+    shown = []
+    for text in case.sides:
+        one = side_latex(text, size)
+        parts = side_terms(text, size)
+        broken = one
+        if len(parts) > 1:
+            body = r" \\ &\quad ".join(parts)
+            broken = rf"\begin{{aligned}}[t]&{body}\end{{aligned}}"
+        shown.append((one, broken))
+    (first, _), rest = shown[0], shown[1:]
+    out = []
+    for k, (one, broken) in enumerate(rest, 1):
+        prefix = f"{first} =" if k == 1 else "="
+        out.append(LineView(TeX(prefix), TeX(one), TeX(broken), TeX(f"({k})")))
+    return tuple(out)
+
+
+def _shown_indices(e):
+    """A proof's canonical bound indices (k_0, ...) under a reader's names."""
+    taken = {s.name for s in e.free_symbols}
+    names = [n for n in BOUND_NAMES if n not in taken]
+    rep = {}
+    for s in sorted(e.atoms(sp.Symbol), key=lambda s: s.name):
+        m = re.fullmatch(r"k_(\d+)", s.name)
+        if m and int(m.group(1)) < len(names):
+            rep[s] = sp.Symbol(names[int(m.group(1))], integer=True)
+    return e.xreplace(rep)
+
+
+def _normal_form(document: Document, case) -> tuple[TeX, str]:
+    """What every side of a case reduces to, for a symbolic n (one expression when
+    the sides agree in the prover's normal form, which is what makes agreement
+    visible; nothing when they do not, as for a claim that fails)."""
+    try:
+        forms = normal_forms(document, case)
+    except (LanguageError, ModelError, RuntimeError) as exc:
+        return TeX(""), f"no normal form for a symbolic n: {exc}"
+    if any(f is None for f in forms):
+        return TeX(""), "no normal form for a symbolic n"
+    if any(f != forms[0] for f in forms[1:]):
+        return TeX(""), "the sides reduce to different expressions"
+    shown = _shown_indices(forms[0])
+    if len(tex(shown)) > LONG_NORMAL_FORM:
+        return TeX(""), f"the common normal form is long ({len(tex(shown))} characters of LaTeX)"
+    return display(math_lines(shown)), ""
 
 
 @dataclass(frozen=True)
 class ProofView:
     heading: str
     proved: bool
-    steps: tuple[tuple[str, TeX], ...]  # (rule name, displayed expression)
-    omitted: int
+    rules: str  # the rules applied, in order, repeats counted: "definitions, kronecker_sum ×2"
     residual: TeX
+
+
+def _rule_summary(steps) -> str:
+    names = [str(s.rule) for s in steps if str(s.rule) not in ("statement", "given")]
+    out: list[list] = []
+    for name in names:
+        if out and out[-1][0] == name:
+            out[-1][1] += 1
+        else:
+            out.append([name, 1])
+    return ", ".join(n.replace("_", " ") + (f" ×{c}" if c > 1 else "") for n, c in out)
 
 
 def _expr_display(e) -> TeX:
@@ -468,7 +441,7 @@ def _expr_display(e) -> TeX:
     if len(text) > LONG_LATEX:
         return TeX(r"\text{" + escape_tex(f"(long: {len(text)} characters of LaTeX)") + "}")
     if isinstance(e, sp.Expr):
-        return display(math_lines(e))
+        return display(math_lines(_shown_indices(e)))
     return display([text])
 
 
@@ -480,22 +453,22 @@ def _proof_views(claim: Claim, proofs) -> tuple[ProofView, ...]:
             if claim.kind == "cases":
                 parts.append(f"case {case.label}")
             if case.steps > 1:
-                parts.append(f"step {k}")
+                parts.append(f"step ({k})")
             headings.append(", ".join(parts).capitalize() or "The equation")
     out = []
     for no, proof in enumerate(proofs):
         heading = headings[no] if len(proofs) == len(headings) else f"Proof {no + 1}"
-        inner = getattr(proof, "proof", proof)  # verify.AllNStep wraps an alln.Proof
+        inner = getattr(proof, "proof", proof)  # results.AllNStep wraps an alln.Proof
         steps = tuple(getattr(inner, "steps", ()) or ())
-        shown = tuple((str(s.rule), _expr_display(s.expr)) for s in steps[:MAX_PROOF_STEPS])
         proved = bool(getattr(proof, "proved", False))
         residual = getattr(inner, "residual", None)
+        reason = getattr(proof, "reason", "")
+        rules = _rule_summary(steps) or reason or "no rule applies"
         out.append(
             ProofView(
                 heading=heading,
                 proved=proved,
-                steps=shown,
-                omitted=max(0, len(steps) - MAX_PROOF_STEPS),
+                rules=rules,
                 residual=TeX("") if proved or residual is None else _expr_display(residual),
             )
         )
@@ -512,36 +485,43 @@ def _all_n(proofs) -> str:
 class ClaimView:
     id: str
     label: TeX
-    title: str
-    holds: bool
-    status: str  # results.HOLDS | FAILS | UNDECIDED
+    title: TeX
+    status: str  # findings.STATUSES
+    status_word: str
+    origin: str
+    origin_label: str
+    corrects: tuple[tuple[str, TeX], ...]  # the claim as printed, for a corrected one
     kind: str
     statement: TeX
-    verdict: str
     verdict_summary: str  # "holds for n = 2..8; n/a for n = 1"
     checked: str  # the n actually decided, as ranges
     all_n: str
     cases: tuple[CaseView, ...]
     uses: tuple[tuple[str, TeX], ...]
     used_by: tuple[tuple[str, TeX], ...]
-    note: str
+    note: TeX
     failure: str  # where it first fails, or ""
     proofs: tuple[ProofView, ...]
 
 
-def _claim_view(document: Document, result: ClaimResult, used_by) -> ClaimView:
+def _claim_view(document: Document, result: ClaimResult, used_by, all_n, links) -> ClaimView:
     claim = result.claim
+    size = document.model_for(3).spec.size
     cases = []
     for case in claim.cases:
-        assignment = _representative(case.label)
+        steps = _step_views(result, case.label, case.steps)
+        normal, remark = (TeX(""), "")
+        if all(s.holds for s in steps):
+            normal, remark = _normal_form(document, case)
         cases.append(
             CaseView(
                 label=case.label,
                 condition=TeX(CASE_TEX[case.label]),
-                assignment=TeX(", ".join(f"${k} = {v}$" for k, v in assignment.items())),
                 latex=document_display(case.latex) if case.latex.strip() else TeX(""),
-                sides=tuple(evaluate_side(document, s, assignment) for s in case.sides),
-                steps=_step_views(result, case.label, case.steps),
+                lines=_side_lines(case, size),
+                steps=steps,
+                normal_form=normal,
+                normal_remark=remark,
             )
         )
     failure = ""
@@ -549,25 +529,28 @@ def _claim_view(document: Document, result: ClaimResult, used_by) -> ClaimView:
     if bad is not None and bad.first_failure is not None:
         step = bad.first_failure
         where = f"case {step.case}, " if claim.kind == "cases" else ""
-        where += f"step {step.step}" if claim.cases[0].steps > 1 else "the equation"
+        where += f"step ({step.step})" if claim.cases[0].steps > 1 else "the equation"
         failure = f"first failure at n = {bad.n}: {where}"
     checked = [v.n for v in result.verdicts if v.status != NOT_APPLICABLE]
+    status = claim_status(result, all_n)
     return ClaimView(
         id=claim.id,
         label=label(claim.id),
-        title=claim.title,
-        holds=result.holds,
-        status=result.status,
+        title=TeX(prose(claim.title)),
+        status=status,
+        status_word=STATUS_WORDS[status],
+        origin=claim.origin,
+        origin_label=ORIGIN_LABELS[claim.origin],
+        corrects=((claim.corrects, label(claim.corrects)),) if claim.corrects else (),
         kind=claim.kind,
         statement=document_display(claim.latex),
-        verdict=VERDICT_TEXT[result.status],
-        verdict_summary=_verdict_summary(result),
+        verdict_summary=result.summary(VERDICT_TEXT),
         checked=format_ns(checked),
         all_n=_all_n(result.proofs),
         cases=tuple(cases),
         uses=tuple((u, label(u)) for u in claim.uses),
         used_by=tuple((u, label(u)) for u in used_by),
-        note=claim.note,
+        note=TeX(prose(claim.note, links)),
         failure=failure,
         proofs=_proof_views(claim, result.proofs),
     )
@@ -604,13 +587,82 @@ def _derivation_view(obj) -> dict | None:
     if obj is None:
         return None
     coefficients = getattr(obj, "coefficients", {}) or {}
+    rows = []
+    for k in sorted(coefficients, key=str):
+        name, multiplies = COEFFICIENT_TEX.get(k, (rf"\text{{{escape_tex(str(k))}}}", ""))
+        rows.append((TeX(name), TeX(multiplies), TeX(coefficients[k])))
     return {
         "latex_derived": TeX(getattr(obj, "latex_derived", "")),
         "latex_document": TeX(getattr(obj, "latex_document", "")),
         "holds": bool(getattr(obj, "holds", False)),
-        "coefficients": [(str(k), TeX(coefficients[k])) for k in sorted(coefficients, key=str)],
+        "coefficients": rows,
         "claim": getattr(obj, "claim_id", None),
     }
+
+
+@dataclass(frozen=True)
+class GraphNode:
+    id: str
+    label: TeX
+    x: str  # TikZ coordinates, cm
+    y: str
+    text: TeX  # the id, broken at hyphens into short lines
+    status: str
+
+
+def _graph(claims: list[ClaimView], document: Document) -> dict:
+    placed = layout(document.claims)
+    status = {c.id: c.status for c in claims}
+    columns = max((p.layer for p in placed), default=0) + 1
+    rows = max((p.row for p in placed), default=0) + 1
+    dx = min(GRAPH_MAX_DX_CM, GRAPH_WIDTH_CM / max(columns - 1, 1))
+    nodes = []
+    for p in placed:
+        y = -(p.row - (sum(1 for q in placed if q.layer == p.layer) - 1) / 2) * GRAPH_DY_CM
+        nodes.append(
+            GraphNode(
+                id=p.id,
+                label=label(p.id),
+                x=f"{p.layer * dx:.2f}",
+                y=f"{y:.2f}",
+                text=TeX(r"\\".join(escape_tex(part) for part in _short_lines(p.id))),
+                status=status[p.id],
+            )
+        )
+    edges = [(u, c.id) for c in document.claims for u in c.uses]
+    index = {n.id: k for k, n in enumerate(nodes)}
+    return {
+        "nodes": nodes,
+        "edges": [(index[a], index[b]) for a, b in edges],
+        "rows": rows,
+        "node_width": f"{min(GRAPH_NODE_CM, dx - 0.3):.2f}",
+    }
+
+
+def _short_lines(claim_id: str, width: int = 11) -> list[str]:
+    """An id broken at hyphens into lines of about ``width`` characters."""
+    lines: list[str] = []
+    for part in re.split(r"(?<=-)", claim_id):
+        if lines and len(lines[-1]) + len(part) <= width:
+            lines[-1] += part
+        else:
+            lines.append(part)
+    return lines
+
+
+# The picture of the argument: at most this wide (the text block is 16 cm),
+# columns at most this far apart, rows this far apart, nodes this wide.
+GRAPH_WIDTH_CM = 13.5
+GRAPH_MAX_DX_CM = 3.2
+GRAPH_DY_CM = 0.9
+GRAPH_NODE_CM = 2.0
+
+
+def _finding_views(result: DocumentResult, links) -> list[dict]:
+    return [
+        {"kind": f.kind, "heading": f.heading, "text": TeX(prose(f.text, links))}
+        for f in findings(result)
+    ]
 
 
 def latex_environment(template_dir=TEMPLATES, finalize=_finalize) -> jinja2.Environment:
@@ -643,38 +695,43 @@ def render_report(result: DocumentResult, *, extras: dict | None = None) -> str:
 
     ``extras`` may hold ``"derivation"``: an object with ``latex_derived``,
     ``latex_document`` (LaTeX strings), ``holds`` (bool), ``coefficients``
-    (name -> LaTeX) and optionally ``claim_id`` (the claim it is shown
-    beside); without it the section is left out."""
+    (name -> LaTeX), optionally ``coefficient_names`` (name -> the LaTeX
+    symbol the report shows for it) and ``claim_id`` (the claim it is compared
+    with); without it the section is left out."""
     extras = extras or {}
     document = result.document
+    links = {c.id: label(c.id) for c in document.claims}
     used_by: dict[str, list[str]] = {c.id: [] for c in document.claims}
     for c in document.claims:
         for u in c.uses:
             used_by.setdefault(u, []).append(c.id)
-    claims = [_claim_view(document, r, used_by.get(r.claim.id, [])) for r in result.claims]
-    reasons = []
-    for r in result.claims:
-        for v in r.verdicts:
-            if v.reason and v.reason not in reasons:
-                reasons.append(v.reason)
+    claims = [
+        _claim_view(document, r, used_by.get(r.claim.id, []), result.all_n, links)
+        for r in result.claims
+    ]
     derivation = _derivation_view(extras.get("derivation"))
     if derivation and derivation["claim"] not in {c.id for c in claims}:
         derivation["claim"] = None
+    references = [TeX(prose(document.citation))] if document.citation else []
+    references += [TeX(prose(r)) for r in document.references]
     template = latex_environment().get_template("report.tex.j2")
     text = template.render(
         document=document,
+        title=TeX(prose(document.title)),
+        citation=TeX(prose(document.citation, links)),
+        description=TeX(prose(document.description, links)),
         source=TeX(comment_text(_source_name(document))),  # in a LaTeX comment
         ns=format_ns(result.ns),
         holds=result.holds,
+        findings=_finding_views(result, links),
         setting=_setting(document),
         claims=claims,
-        failing=[c for c in claims if c.status == FAILS],
-        undecided=[c for c in claims if c.status == UNDECIDED],
-        noted=[c for c in claims if c.note],
-        reasons=reasons,
         with_proofs=any(c.proofs for c in claims),
         derivation=derivation,
-        show_n=SHOW_N,
+        graph=_graph(claims, document),
+        statuses=[(s, STATUS_WORDS[s]) for s in STATUSES],
+        references=references,
+        proofs_label=TeX("sec:proofs"),
     )
     return text.lstrip("\n")
 
@@ -703,6 +760,11 @@ def write_reports(
 # line may stick into the margin before it looks wrong on paper.
 OVERFULL_LIMIT_PT = 3.0
 _OVERFULL = re.compile(r"Overfull \\hbox \(([0-9.]+)pt too wide\)[^\n]*")
+# A formula wider than the line is scaled down (\fitmath, \checkedline in the
+# template, which log "derive-scaled: <width> to <line width>").  Below this
+# factor its type is smaller than 8pt at 11pt: too small to read on paper.
+MIN_SCALE = 0.75
+_SCALED = re.compile(r"^derive-scaled: ([0-9.]+)pt to ([0-9.]+)pt", re.MULTILINE)
 
 
 def latexmk_available() -> bool:
@@ -716,7 +778,8 @@ def read_log(path) -> str:
 
 def log_problems(log: str, overfull_limit_pt: float = OVERFULL_LIMIT_PT) -> list[str]:
     """What is wrong in a pdflatex log: errors, undefined references or
-    citations, and overfull lines wider than the limit."""
+    citations, overfull lines wider than the limit, and formulas scaled below
+    MIN_SCALE."""
     problems = []
     for line in log.splitlines():
         if line.startswith("! ") or re.match(r"^[^:\s]+\.tex:\d+: ", line):
@@ -728,13 +791,30 @@ def log_problems(log: str, overfull_limit_pt: float = OVERFULL_LIMIT_PT) -> list
     for m in _OVERFULL.finditer(log):
         if float(m.group(1)) > overfull_limit_pt:
             problems.append(f"overfull: {m.group(0)}")
+    for m in _SCALED.finditer(log):
+        if float(m.group(2)) < MIN_SCALE * float(m.group(1)):
+            problems.append(f"scaled below {MIN_SCALE:.0%}: {m.group(0)}")
     return problems
 
 
-# What pdflatex writes when a further run would change the PDF.  latexmk reruns
-# until these are gone (or it gives up), so one left in the final log means
-# the PDF's cross-references or table widths may be wrong.
-_RERUN = re.compile(r"Rerun to get|Label\(s\) may have changed|Rerun LaTeX")
+# What pdflatex writes when a further run would change the PDF: the warnings
+# themselves, each anchored at the start of its log line, so that a claim's
+# text echoed into the log (an overfull line prints its words) never matches.
+_RERUN = re.compile(
+    r"^(?:LaTeX Warning: Label\(s\) may have changed\. Rerun to get cross-references right"
+    r"|Package \w+ Warning: .*Rerun LaTeX"
+    r"|\(rerunfilecheck\) +Rerun to get outlines right"
+    r"|(?:LaTeX|Package \w+) Warning: .*Rerun to get .* right)",
+    re.MULTILINE,
+)
+# latexmk decides whether to run pdflatex again by comparing the auxiliary
+# files' time, size and checksum; with one-second timestamps, an .aux file
+# rewritten within the same second at the same size (a longtable's widths) can
+# be taken as unchanged, and latexmk stops while the log still asks for a
+# rerun.  How often that happens depends on the machine's load.  So when the
+# final log asks for a rerun, the build forces further passes itself (latexmk
+# -g), at most this many, and fails only if the log still asks after them.
+EXTRA_PASSES = 3
 
 
 def latexmk_command(tex_name: str, build_dir: Path) -> list[str]:
@@ -822,6 +902,17 @@ def build_pdfs(
                 + "\n".join(errors or proc.stdout.splitlines()[-10:])
             )
         rerun = _RERUN.search(read_log(log_path))
+        for _ in range(EXTRA_PASSES):
+            if not rerun:
+                break
+            forced = latexmk_command(tex.name, build_dir)
+            forced.insert(1, "-g")
+            proc = _run_latexmk(forced, tex.parent, timeout_s)
+            if proc.returncode != 0:
+                raise ReportBuildError(
+                    f"{tex}: latexmk -g failed (exit {proc.returncode}); see {log_path}"
+                )
+            rerun = _RERUN.search(read_log(log_path))
         if rerun:
             raise ReportBuildError(
                 f"{tex}: the log still says {rerun.group(0)!r} after latexmk; see {log_path}"

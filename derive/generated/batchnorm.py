@@ -39,7 +39,7 @@ _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 def _sigma_squared(eps, n, sum_xc_sq):
     r"""σ² = var + ε per channel.
 
-    From claim variance: sigma squared is the biased variance plus eps.
+    From claim variance: σ² is the biased variance plus ε.
 
     \sigma^2 = \frac{1}{n}\sum_k^n (x_k - \mu)^2 + \varepsilon
 
@@ -72,7 +72,7 @@ def _y_coefficients(beta, gamma, invstd):
 def _dgamma(invstd, sum_dy_xc):
     r"""∂L/∂γ per channel.
 
-    From claim dgamma: dL/dgamma = sum of dy times xhat.
+    From claim dgamma: ∂L/∂γ = sum of dy times x̂.
 
     \frac{\partial L}{\partial \gamma} = \sum_j^n \frac{\partial L}{\partial y_j}\,\hat{x}_j =
     \frac{1}{\sigma}\sum_j^n \frac{\partial L}{\partial y_j}(x_j - \mu)
@@ -88,7 +88,7 @@ def _dgamma(invstd, sum_dy_xc):
 def _dbeta(sum_dy):
     r"""∂L/∂β per channel.
 
-    From claim dbeta: dL/dbeta = sum of dy.
+    From claim dbeta: ∂L/∂β = sum of dy.
 
     \frac{\partial L}{\partial \beta} = \sum_j^n \frac{\partial L}{\partial y_j}
 
@@ -103,7 +103,7 @@ def _dbeta(sum_dy):
 def _dx_coefficients(gamma, invstd, n, sum_dy, sum_dy_xc):
     r"""dx = a*(dy + k*xc + m) per channel.
 
-    From claim dx-kernel: dL/dx in the saved statistics: mean and invstd = 1/sigma.
+    From claim dx-kernel: ∂L/∂x in the saved statistics: mean and invstd = 1/σ.
 
     \frac{\partial L}{\partial x_i} = \frac{\gamma}{n\sigma}\left(n\,dy_i - \sum_j^n dy_j -
     \hat{x}_i \sum_j^n \hat{x}_j\,dy_j\right) = \gamma\,\frac{1}{\sigma}\left(dy_i -

@@ -1,0 +1,289 @@
+"""The claim language printed as mathematics: a side as the reader would write it.
+
+A side such as ``d(xhat[j], sigma)*d(sigma, x[i])`` is shown in a report as
+∂x̂_j/∂σ · ∂σ/∂x_i, not as code and not evaluated: what is printed is what
+was checked, term by term, in the order the file wrote it, with the file's
+own index names (i, j, k, m).  The side's syntax tree is the one
+``language.read`` checked; each node becomes an unevaluated SymPy expression
+(symbols, indexed names, ``Sum``, ``KroneckerDelta``, powers) or one of the
+small display nodes below, and ``ClaimPrinter`` — SymPy's LaTeX printer with
+those nodes added — prints it.  Nothing is simplified: 2·(1/(2nσ)) stays as
+written.
+
+Notation (one for every report): ``d(f, v)``, the graph-view partial (v's
+direct inputs held fixed), is ∂f/∂v; ``D(f, v)``, the total derivative, is
+df/dv with an upright d; ``sum(f, k)`` is Σ_{k=1}^{n} f and ``sum(f, k,
+ne=i)`` is Σ_{k≠i} f; ``delta(i, j)`` is δ_ij.  A model's names print as
+their mathematical letters: ``mu`` μ, ``sigma`` σ, ``eps`` ε, ``xhat`` x̂
+(any name ending in ``hat``), ``gamma_c`` γ_c; other names of several letters
+print in italic (``dy``).
+"""
+
+from __future__ import annotations
+
+import ast
+
+import sympy as sp
+from sympy.printing.latex import LatexPrinter
+
+from .language import read
+from .mathtext import GREEK, UPRIGHT
+
+_GREEK_NAMES = {
+    "alpha",
+    "beta",
+    "gamma",
+    "delta",
+    "zeta",
+    "eta",
+    "theta",
+    "kappa",
+    "lambda",
+    "mu",
+    "nu",
+    "xi",
+    "pi",
+    "rho",
+    "sigma",
+    "tau",
+    "phi",
+    "chi",
+    "psi",
+    "omega",
+}
+assert {rf"\{g}" for g in _GREEK_NAMES} <= set(GREEK.values())  # one list of letters
+
+
+def name_latex(name: str) -> str:
+    """The mathematical letter of a declared name: mu -> \\mu, xhat -> \\hat{x},
+    gamma_c -> \\gamma_{c}, dy -> \\mathit{dy}."""
+    base, _, sub = name.partition("_")
+    hat = base.endswith("hat") and len(base) > 3
+    if hat:
+        base = base[:-3]
+    if base == "eps":
+        out = r"\varepsilon"
+    elif base in _GREEK_NAMES:
+        out = "\\" + base
+    elif len(base) == 1:
+        out = base
+    elif base in UPRIGHT:
+        out = rf"\mathrm{{{base}}}"
+    else:
+        out = rf"\mathit{{{base}}}"
+    if hat:
+        out = rf"\hat{{{out}}}"
+    if sub:
+        out += f"_{{{name_latex(sub)}}}"
+    return out
+
+
+class _Display(sp.Expr):
+    """A node that is only ever printed (never simplified or evaluated)."""
+
+    is_commutative = True
+
+
+class Frac(_Display):
+    """a / b as written."""
+
+
+class Neg(_Display):
+    """−a as written."""
+
+
+class Partial(_Display):
+    """d(f, v): the graph-view partial derivative."""
+
+
+class Total(_Display):
+    """D(f, v): the total derivative."""
+
+
+class SumExcept(_Display):
+    """sum(f, k, ne=i): f summed over k = 1..n, k ≠ i."""
+
+
+class Product(_Display):
+    """a * b as written (SymPy's Mul would reorder and merge factors)."""
+
+
+class Plus(_Display):
+    """a + b as written."""
+
+
+def to_display(text: str, size: str = "n") -> sp.Basic:
+    """The side's syntax tree as an unevaluated expression for ClaimPrinter."""
+    return _convert(read(text), size)
+
+
+def _convert(node: ast.AST, size: str) -> sp.Basic:
+    def go(child):
+        return _convert(child, size)
+
+    if isinstance(node, ast.Constant):
+        value = node.value
+        if isinstance(value, int):
+            return sp.Integer(value)
+        return sp.Float(value) if not float(value).is_integer() else sp.Integer(int(value))
+    if isinstance(node, ast.Name):
+        return sp.Symbol(node.id)
+    if isinstance(node, ast.UnaryOp):
+        inner = go(node.operand)
+        return Neg(inner) if isinstance(node.op, ast.USub) else inner
+    if isinstance(node, ast.BinOp):
+        a, b = go(node.left), go(node.right)
+        if isinstance(node.op, ast.Add):
+            return Plus(a, b)
+        if isinstance(node.op, ast.Sub):
+            return Plus(a, Neg(b))
+        if isinstance(node.op, ast.Mult):
+            return Product(a, b)
+        if isinstance(node.op, ast.Div):
+            if isinstance(a, Neg):  # -(a)/b reads better as -(a/b)
+                return Neg(Frac(a.args[0], b))
+            return Frac(a, b)
+        return sp.Pow(a, b, evaluate=False)
+    if isinstance(node, ast.Subscript):
+        return sp.Indexed(sp.IndexedBase(node.value.id), go(node.slice))
+    if isinstance(node, ast.Call):
+        name = node.func.id
+        args = [go(a) for a in node.args]
+        if name == "sum":
+            f, k = args
+            n = sp.Symbol(size)
+            if node.keywords:
+                return SumExcept(f, k, go(node.keywords[0].value))
+            return sp.Sum(f, (k, sp.Integer(1), n))
+        if name == "d":
+            return Partial(*args)
+        if name == "D":
+            return Total(*args)
+        if name == "delta":
+            return sp.KroneckerDelta(*args, evaluate=False)
+        if name == "sqrt":
+            return sp.Pow(args[0], sp.Rational(1, 2), evaluate=False)
+    raise ValueError(f"not a checked side: {ast.dump(node)}")  # read() admits nothing else
+
+
+# Binding strength, for brackets: a sum binds weakest, an atom strongest.
+_ADD, _NEG, _MUL, _POW, _ATOM = 10, 20, 30, 40, 50
+
+
+def _strength(e) -> int:
+    if isinstance(e, Plus):
+        return _ADD
+    if isinstance(e, Neg):
+        return _NEG
+    if isinstance(e, Product | sp.Sum | SumExcept):
+        return _MUL
+    if isinstance(e, sp.Pow):
+        return _POW
+    if isinstance(e, sp.Rational) and not e.is_Integer:
+        return _MUL
+    if isinstance(e, sp.Number) and e < 0:
+        return _NEG
+    return _ATOM
+
+
+class ClaimPrinter(LatexPrinter):
+    """SymPy's LaTeX printer, with the display nodes and the model's letters."""
+
+    def __init__(self, **settings):
+        super().__init__({"order": "none"})
+
+    def _wrap(self, e, level: int) -> str:
+        text = self._print(e)
+        if _strength(e) <= level:
+            return rf"\left({text}\right)"
+        return text
+
+    def _print_Symbol(self, e, style="plain"):
+        return name_latex(e.name)
+
+    def _print_Indexed(self, e):
+        idx = ",".join(self._print(i) for i in e.indices)
+        return f"{name_latex(str(e.base))}_{{{idx}}}"
+
+    def _print_KroneckerDelta(self, e, exp=None):
+        a, b = (self._print(i) for i in e.args)
+        return rf"\delta_{{{a}{b}}}"
+
+    def _print_Plus(self, e):
+        a, b = e.args
+        left = self._print(a)
+        if isinstance(b, Neg):
+            return f"{left} - {self._wrap(b.args[0], _ADD)}"
+        return f"{left} + {self._wrap(b, _NEG)}"
+
+    def _print_Neg(self, e):
+        return f"-{self._wrap(e.args[0], _NEG)}"
+
+    def _print_Product(self, e):
+        a, b = e.args
+        left, right = self._wrap(a, _ADD if not isinstance(a, Neg) else _NEG), self._wrap(b, _NEG)
+        if isinstance(b, sp.Number) or (left[-1:].isdigit() and right[:1].isdigit()):
+            return rf"{left} \cdot {right}"
+        return f"{left} {right}"
+
+    def _print_Frac(self, e):
+        a, b = e.args
+        return rf"\frac{{{self._print(a)}}}{{{self._print(b)}}}"
+
+    def _print_Pow(self, e, exp=None):
+        base, power = e.args
+        if power == sp.Rational(1, 2):
+            return rf"\sqrt{{{self._print(base)}}}"
+        inner = self._print(base)
+        if _strength(base) < _ATOM or isinstance(base, Frac | Partial | Total):
+            inner = rf"\left({inner}\right)"
+        return f"{inner}^{{{self._print(power)}}}"
+
+    def _derivative(self, e, d: str) -> str:
+        f, v = e.args
+        var = self._print(v)
+        if isinstance(f, sp.Symbol | sp.Indexed):
+            return rf"\frac{{{d} {self._print(f)}}}{{{d} {var}}}"
+        return rf"\frac{{{d}}}{{{d} {var}}}\left({self._print(f)}\right)"
+
+    def _print_Partial(self, e):
+        return self._derivative(e, r"\partial")
+
+    def _print_Total(self, e):
+        return self._derivative(e, r"\mathrm{d}")
+
+    def _print_Sum(self, e):
+        f, (k, lo, hi) = e.function, e.limits[0]
+        return rf"\sum_{{{self._print(k)}={self._print(lo)}}}^{{{self._print(hi)}}} " + (
+            self._wrap(f, _ADD)
+        )
+
+    def _print_SumExcept(self, e):
+        f, k, i = e.args
+        return rf"\sum_{{{self._print(k)} \ne {self._print(i)}}} " + self._wrap(f, _ADD)
+
+
+def side_latex(text: str, size: str = "n") -> str:
+    """One side of a claim as LaTeX, as written."""
+    return ClaimPrinter().doprint(to_display(text, size))
+
+
+def terms(text: str, size: str = "n") -> list[str]:
+    """A side's top-level terms as LaTeX, each with its sign ("x", "- y", "+ z"),
+    for breaking a long side between terms."""
+    e = to_display(text, size)
+    parts = []
+    while isinstance(e, Plus):
+        parts.append(e.args[1])
+        e = e.args[0]
+    parts.append(e)
+    printer = ClaimPrinter()
+    out = []
+    for k, t in enumerate(reversed(parts)):
+        if isinstance(t, Neg):
+            out.append(f"- {printer._wrap(t.args[0], _ADD)}")
+        elif k == 0:
+            out.append(printer._print(t))
+        else:
+            out.append(f"+ {printer._wrap(t, _NEG)}")
+    return out

@@ -1,0 +1,31 @@
+"""The claim language printed as mathematics, as written."""
+
+from derive.claimtex import name_latex, side_latex, terms
+
+
+def test_names_print_as_their_letters():
+    assert name_latex("xhat") == r"\hat{x}"
+    assert name_latex("eps") == r"\varepsilon"
+    assert name_latex("gamma_c") == r"\gamma_{c}"
+    assert name_latex("dy") == r"\mathit{dy}"
+
+
+def test_derivatives_sums_and_order_as_written():
+    assert side_latex("d(xhat[j], sigma)*d(sigma, x[i])") == (
+        r"\frac{\partial \hat{x}_{j}}{\partial \sigma} \frac{\partial \sigma}{\partial x_{i}}"
+    )
+    assert side_latex("D(L, x[i])") == r"\frac{\mathrm{d} L}{\mathrm{d} x_{i}}"
+    assert side_latex("sum(x[k], k, ne=i)") == r"\sum_{k \ne i} x_{k}"
+    # nothing simplified: 2 * (1/(2 n sigma)) stays
+    assert side_latex("1/(2*n*sigma) * 2*(x[i] - mu)") == (
+        r"\frac{1}{2 n \sigma} \cdot 2 \left(x_{i} - \mu\right)"
+    )
+    assert side_latex("-(x[i] - mu)/sigma**2") == r"-\frac{x_{i} - \mu}{\sigma^{2}}"
+
+
+def test_terms_for_breaking_a_long_side():
+    assert terms("a - b + c".replace("a", "x[i]").replace("b", "mu").replace("c", "g[i]")) == [
+        "x_{i}",
+        r"- \mu",
+        "+ g_{i}",
+    ]

@@ -1,0 +1,27 @@
+"""Unicode prose typeset as LaTeX: which words are mathematics, and that nothing injects."""
+
+from derive.mathtext import is_math_word, math, prose
+
+
+def test_formulas_get_math_mode_and_subscripts():
+    assert prose("(2) ∂x̂_i/∂σ, per component") == (
+        r"(2) $\partial \hat{x}_{i}/\partial \sigma$, per component"
+    )
+    assert prose("for n ≥ 2 only") == r"for $n \ge  2$ only"
+    assert prose("the (x_j − μ)(x_i − μ) terms") == r"the $(x_{j} - \mu )(x_{i} - \mu )$ terms"
+    assert math("Σ_{k≠i} x_k²") == r"\sum _{k\ne i} x_{k}^{2}"
+
+
+def test_words_that_stay_text():
+    assert not is_math_word("a") and not is_math_word("eq1-literal")
+    assert prose("Route C: a claim") == "Route C: a claim"
+    assert prose("batchnorm_forward computes") == r"\texttt{batchnorm\_forward} computes"
+
+
+def test_claim_ids_become_links_and_text_cannot_inject():
+    links = {"dsigma-dmu": "claim:dsigma-dmu"}
+    assert prose("(claim dsigma-dmu),", links) == (
+        r"(claim \hyperref[claim:dsigma-dmu]{\texttt{dsigma-dmu}}),"
+    )
+    assert "\\input" not in prose(r"\input{/etc/passwd} x_{\input}")
+    assert prose("50% & #1") == r"50\% \& \#1"
