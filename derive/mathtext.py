@@ -195,7 +195,8 @@ _IDENTIFIER = re.compile(r"[A-Za-z]{2,}_[A-Za-z0-9_]{3,}\Z")
 
 def is_math_word(word: str) -> bool:
     """A word (punctuation peeled) that is mathematics on its own."""
-    if _IDENTIFIER.match(word):
+    # Two underscores would be a double subscript: always a program's name.
+    if _IDENTIFIER.match(word) or word.count("_") >= 2:
         return False
     if any(c in GREEK or c in SYMBOLS or c in SCRIPTS or c in "_^" or c == HAT for c in word):
         return True

@@ -25,3 +25,9 @@ def test_claim_ids_become_links_and_text_cannot_inject():
     )
     assert "\\input" not in prose(r"\input{/etc/passwd} x_{\input}")
     assert prose("50% & #1") == r"50\% \& \#1"
+
+
+def test_a_word_with_two_underscores_is_a_name_not_a_double_subscript():
+    out = prose("PyTorch's first_back_grad_input(gO, gamma) is called twice.")
+    assert r"first\_back\_grad\_input" in out
+    assert "_{" not in out
