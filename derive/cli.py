@@ -18,6 +18,7 @@ from .bounded import verify_bounded
 from .claims import ClaimFileError, load
 from .files import describe_os_error
 from .limits import CLAIM_TIME_LIMIT_S
+from .paths import DOCUMENTS, GENERATED, REPORTS, ROOT
 from .results import (
     EXIT_BAD_INPUT,
     EXIT_FAIL,
@@ -30,10 +31,6 @@ from .results import (
 )
 from .verify import VerifierError, verify_document
 
-ROOT = Path(__file__).resolve().parent.parent
-DOCUMENTS = ROOT / "derive" / "documents"
-REPORTS = ROOT / "reports"
-GENERATED = ROOT / "derive" / "generated"
 __all__ = ["EXIT_BAD_INPUT", "EXIT_FAIL", "EXIT_OK", "EXIT_UNDECIDED", "main"]
 # Above this batch size a check takes minutes and gigabytes (n = 256 took
 # 166 s and 3 GB); the proofs for all n cover every larger n anyway.

@@ -14,6 +14,14 @@ from pathlib import Path
 
 SAFE_NAME = re.compile(r"[A-Za-z0-9_.-]+")
 
+# Where things live: the one place that knows.
+PACKAGE = Path(__file__).resolve().parent
+ROOT = PACKAGE.parent  # the checkout (the package is installed editable)
+DOCUMENTS = PACKAGE / "documents"
+TEMPLATES = PACKAGE / "templates"
+GENERATED = PACKAGE / "generated"
+REPORTS = ROOT / "reports"
+
 
 def name_problem(name) -> str | None:
     """Why name cannot be a document or claim id, or None when it can."""
