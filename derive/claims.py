@@ -21,7 +21,7 @@ from pathlib import Path
 
 from . import files, paths
 from . import spec as specs
-from .language import CASES, LanguageError, PositionError, parse
+from .language import CASES, LanguageError, PositionError, parse, representatives
 from .latexsafe import LatexError, check_latex
 from .limits import MAX_CLAIM_FILE_BYTES
 from .model import Model, ModelError
@@ -377,10 +377,7 @@ def _check_sides(document: Document):
     model = document.model_for(3)
     for claim in document.claims:
         for no, case in enumerate(claim.cases, 1):
-            free, _ = CASES[case.label]
-            assignment = dict(zip(free, (1, 2)[: len(free)], strict=True))
-            if CASES[case.label][1] == "eq":
-                assignment = {name: 1 for name in free}
+            assignment = representatives(case.label)[-1]
             for name, text in zip(side_fields(claim, no), case.sides, strict=True):
                 try:
                     parse(text, model, assignment)

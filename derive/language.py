@@ -55,6 +55,20 @@ CASES = {
     "i != j": (("i", "j"), "ne"),
 }
 FREE_INDICES = ("i", "j")
+
+
+def representatives(label: str) -> list[dict[str, int]]:
+    """One index assignment per orbit of the permutation group, for a case label.
+
+    Permuting positions maps i = 1 to any i, and (1, 1) / (1, 2) to any equal /
+    distinct pair; the last one is the most general (used to read a side once)."""
+    free, relation = CASES[label]
+    if len(free) < 2:
+        return [dict.fromkeys(free, 1)]
+    pairs = {"eq": [(1, 1)], "ne": [(1, 2)], None: [(1, 1), (1, 2)]}[relation]
+    return [dict(zip(free, p, strict=True)) for p in pairs]
+
+
 # Not declared positive: SymPy would then split sqrt(u/n) into sqrt(u)/sqrt(n),
 # and the prover would see two roots where the document wrote one.
 N_SYMBOL = sp.Symbol("n", integer=True)

@@ -35,6 +35,7 @@ from .language import (
     index_symbol,
     parse,
     parse_side,
+    representatives,
 )
 from .language import positions_by_index_only as _by_index
 from .model import Model, ModelError
@@ -66,10 +67,7 @@ def assignments(label: str, n: int, *, full: bool):
     if not free:
         return [{}]
     if not full:
-        if len(free) == 1:
-            return [{"i": 1}]
-        reps = {"eq": [(1, 1)], "ne": [(1, 2)], None: [(1, 1), (1, 2)]}[relation]
-        return [dict(zip(free, r, strict=True)) for r in reps if max(r) <= n]
+        return [a for a in representatives(label) if max(a.values()) <= n]
     out = []
     for values in itertools.product(range(1, n + 1), repeat=len(free)):
         if relation == "eq" and len(set(values)) != 1:

@@ -151,3 +151,13 @@ def test_parse_side_records_what_it_names_and_divides_by(model):
     xhat = model.families["xhat"]
     assert touched == {xhat[1], xhat[2], xhat[3], model.scalars["sigma"]}
     assert divisors == (model.scalars["sigma"],)
+
+
+def test_representatives_one_per_orbit():
+    from derive.language import representatives
+
+    assert representatives("all") == [{}]
+    assert representatives("all i") == [{"i": 1}]
+    assert representatives("all i, j") == [{"i": 1, "j": 1}, {"i": 1, "j": 2}]
+    assert representatives("i = j") == [{"i": 1, "j": 1}]
+    assert representatives("i != j") == [{"i": 1, "j": 2}]
