@@ -273,9 +273,10 @@ def _fits(what, dtype):
 def _inverse_root(what, root_squared):
     """1/sqrt(root_squared), refusing a zero (a constant slice with eps = 0)."""
     if not (root_squared > 0).all():
+        index = int(np.argmin(root_squared > 0))
         raise ValueError(
-            f"x: {what} is constant (zero variance) and eps is 0, so xhat is undefined;"
-            " expected eps > 0 or non-constant values"
+            f"x: {what} {index} has zero variance and eps is 0, so xhat = (x - mean)/sigma"
+            f" is undefined; expected eps > 0 or a non-constant {what}"
         )
     inverse = 1 / np.sqrt(root_squared)
     if not np.isfinite(inverse).all():
@@ -508,7 +509,7 @@ def batchnorm_forward(x, gamma, beta, eps=1e-5):
             sum_xc_sq += (xc * xc).sum(axis=(0, 2))
     _finite_or_raise("x", mean, sum_xc_sq)
     root_squared = _root_squared(eps=eps, n=n, sum_xc_sq=sum_xc_sq)
-    invstd = _inverse_root("a channel", root_squared).astype(x.dtype)
+    invstd = _inverse_root("channel", root_squared).astype(x.dtype)
     with _fits("y", x.dtype):
         b, c = _y_coefficients(beta, gamma, invstd)
 

@@ -250,9 +250,10 @@ def _fits(what, dtype):
 def _inverse_root(what, root_squared):
     """1/sqrt(root_squared), refusing a zero (a constant slice with eps = 0)."""
     if not (root_squared > 0).all():
+        index = int(np.argmin(root_squared > 0))
         raise ValueError(
-            f"x: {what} is constant (zero variance) and eps is 0, so xhat is undefined;"
-            " expected eps > 0 or non-constant values"
+            f"x: {what} {index} has zero variance and eps is 0, so xhat = (x - mean)/sigma"
+            f" is undefined; expected eps > 0 or a non-constant {what}"
         )
     inverse = 1 / np.sqrt(root_squared)
     if not np.isfinite(inverse).all():
@@ -510,7 +511,7 @@ def layernorm_forward(x, gamma, beta, eps=1e-5):
             sum_xc_sq[block] = (xc * xc).sum(axis=1)
     _finite_or_raise("x", mean2, sum_xc_sq)
     root_squared = _root_squared(eps=eps, n=n, sum_xc_sq=sum_xc_sq)
-    invstd = _inverse_root("a row", root_squared).astype(dtype)
+    invstd = _inverse_root("row", root_squared).astype(dtype)
     mean = mean2.astype(dtype)
     if _numba is not None:
         bad = np.zeros(rows)

@@ -224,9 +224,10 @@ def _fits(what, dtype):
 def _inverse_root(what, root_squared):
     """1/sqrt(root_squared), refusing a zero (a constant slice with eps = 0)."""
     if not (root_squared > 0).all():
+        index = int(np.argmin(root_squared > 0))
         raise ValueError(
-            f"x: {what} is constant (zero variance) and eps is 0, so xhat is undefined;"
-            " expected eps > 0 or non-constant values"
+            f"x: {what} {index} has zero variance and eps is 0, so xhat = (x - mean)/sigma"
+            f" is undefined; expected eps > 0 or a non-constant {what}"
         )
     inverse = 1 / np.sqrt(root_squared)
     if not np.isfinite(inverse).all():
@@ -453,7 +454,7 @@ def rmsnorm_forward(x, gamma, eps=1e-6):
             sum_x_sq[block] = (x * x).sum(axis=1)
     _finite_or_raise("x", mean2, sum_x_sq)
     root_squared = _root_squared(eps=eps, n=n, sum_x_sq=sum_x_sq)
-    invrms = _inverse_root("a row", root_squared).astype(dtype)
+    invrms = _inverse_root("row", root_squared).astype(dtype)
     if _numba is not None:
         bad = np.zeros(rows)
         suffix, (x_k, y_k) = _kernel_views(x4, y)
