@@ -36,8 +36,10 @@ def mutate(claim_id: str, field: str, old: str, new: str, *, case: int | None = 
 
 
 def only(data: dict, *claim_ids: str) -> dict:
-    """Keep only the named claims (and drop references to the others)."""
+    """Keep only the named claims (and drop references to the others, the [emit] table
+    among them: it names claims that may be gone)."""
     data["claims"] = [c for c in data["claims"] if c["id"] in claim_ids]
+    data.pop("emit", None)
     if data["document"].get("closed_form") not in claim_ids:
         data["document"].pop("closed_form", None)
     for c in data["claims"]:
