@@ -1,6 +1,7 @@
 """Claim records and the TOML files they are written in.
 
-A document file has one ``[document]`` table and a list of ``[[claims]]``.
+A document file has one ``[document]`` table, a list of ``[[claims]]``, and
+optionally a ``[model]`` (spec.py) and an ``[emit]`` table (emits.py).
 A claim is one of three kinds, told apart by its fields:
 
 * equation: ``lhs`` and ``rhs``;
@@ -19,7 +20,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import files, paths
+from . import emits, files, paths
 from . import spec as specs
 from .language import CASES, LanguageError, PositionError, parse, representatives
 from .latexsafe import LatexError, check_latex
@@ -109,6 +110,7 @@ class Document:
     closed_form: str = ""  # id of the claim the derived closed form is compared with
     references: tuple[str, ...] = ()  # works the document relies on, for the bibliography
     spec: specs.ModelSpec | None = None
+    emit: emits.EmitSpec | None = None  # the [emit] table: what codegen writes from this file
 
     def model_for(self, n) -> Model:
         spec = self.spec if self.spec is not None else specs.preset(self.model, self.eps)
@@ -171,7 +173,7 @@ def from_dict(data: dict, path="<memory>") -> Document:
     raw_claims = data.get("claims")
     if not isinstance(raw_claims, list) or not raw_claims:
         raise ClaimFileError(path, None, "claims", "expected at least one [[claims]] entry")
-    extra = set(data) - {"document", "claims", "model"}
+    extra = set(data) - {"document", "claims", "model", "emit"}
     if extra:
         raise ClaimFileError(path, None, sorted(extra)[0], "unknown top-level table")
 
@@ -192,6 +194,13 @@ def from_dict(data: dict, path="<memory>") -> Document:
     if not isinstance(references, list) or not all(isinstance(r, str) for r in references):
         raise ClaimFileError(path, None, "document.references", "expected a list of strings")
 
+    emit = None
+    if "emit" in data:
+        statistics = model_for(spec, 3).statistics
+        try:
+            emit = emits.from_table(data["emit"], seen, statistics)
+        except emits.EmitError as exc:
+            raise ClaimFileError(path, None, exc.field, str(exc)) from None
     document = Document(
         path=str(path),
         id=doc["id"],
@@ -204,6 +213,7 @@ def from_dict(data: dict, path="<memory>") -> Document:
         description=doc.get("description", ""),
         closed_form=doc.get("closed_form", ""),
         references=tuple(references),
+        emit=emit,
     )
     if document.closed_form and document.closed_form not in seen:
         raise ClaimFileError(

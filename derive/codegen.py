@@ -1,22 +1,27 @@
-"""Emit the verified batch-norm formulas as a vectorized NumPy module.
+"""Emit verified formulas as NumPy (and fused numba) modules, as the documents declare.
 
-The pipeline, for each formula the module needs:
+Which claims become code, and as which helper of which public function, is
+declared in each document's ``[emit]`` table (``emits.py``).  For each declared
+formula:
 
 1. the claim is verified (``verify.verify_document`` at small n, together with
    every claim it ``uses``); nothing is written if one fails;
-2. the claim's last side is read with ``language.parse`` on a model with a
-   symbolic n, so its sums stay ``Sum`` objects;
-3. ``lower`` rewrites it for arrays: x is split into μ + xc (xc = x − μ, the
-   centred input), every ``Sum`` over the batch becomes a per-channel
-   reduction symbol (``sum_dy``, ``sum_dy_xc``, ...), σ becomes 1/``invstd``;
-4. the result, affine in the per-element symbols, is collected into
-   ``a*u + b*xc + c`` with per-channel coefficients a, b, c, which are printed
-   with SymPy's NumPy printer and re-spaced to the layout ``ruff format``
-   writes.
+2. the claim's last side is read with ``language.parse`` on the document's model
+   at a symbolic n, so its sums stay ``Sum`` objects;
+3. ``lower`` rewrites it for arrays: every node but the statistics is expanded,
+   x becomes mean + xc where the emit table names a mean, every ``Sum`` becomes a
+   reduction over the axes the layout names (``sum_dy``, ``sum_dy_gamma_xc``: one
+   product of per-element values each), and the root statistic becomes
+   1/inverse (``invstd``);
+4. ``collect`` splits the result into per-statistic coefficients times products of
+   per-element values (or one value per statistic), exactly, and checks the split;
+5. coefficients and the per-element expression are printed with SymPy's NumPy
+   printer, re-spaced to the layout ``ruff format`` writes.
 
-The template ``templates/module.py.j2`` holds the array plumbing (shape
-checks, one pass per reduction, the fused in-place elementwise update); the
-arithmetic in it comes only from the printed coefficients.
+A module is one template of array plumbing per layout (``emits.LAYOUTS``) plus
+these printed helpers.  The templates write two paths from the same helpers: NumPy
+over blocks that stay in cache, and numba kernels that call the helpers compiled
+by numba (one pass per channel or group, float64 accumulation).
 """
 
 from __future__ import annotations
@@ -31,7 +36,8 @@ import jinja2
 import sympy as sp
 from sympy.printing.numpy import NumPyPrinter
 
-from .claims import Claim, Document, load
+from .claims import Document, load
+from .emits import EmitSpec, FormulaSpec
 from .files import write_if_changed
 from .language import CASES, N_SYMBOL, index_symbol, parse
 from .model import Model
@@ -42,11 +48,18 @@ DOCUMENTS = PACKAGE / "documents"
 TEMPLATES = PACKAGE / "templates"
 LAYER_DOCUMENT = DOCUMENTS / "batchnorm_layer.toml"
 SEED_DOCUMENT = DOCUMENTS / "bn_backward.toml"
-MODULE_NAME = "batchnorm.py"
 
 # n checked before emitting: n = 1 (σ = sqrt(ε) for the layer) and the first
 # sizes where every index case (i = j, i ≠ j, a third position) occurs.
 VERIFY_NS = (1, 2, 3, 4)
+
+# The helpers each template calls, by layout: a document set that leaves one out
+# cannot be rendered (CodegenError), rather than failing when the module is imported.
+REQUIRED = {
+    "channels": ("_root_squared", "_y", "_dgamma", "_dbeta", "_dx", "_xhat_dx"),
+    "trailing": ("_root_squared", "_y", "_dgamma", "_dx"),
+    "groups": ("_root_squared", "_y", "_dgamma", "_dbeta", "_dx"),
+}
 
 
 class CodegenError(RuntimeError):
@@ -54,163 +67,194 @@ class CodegenError(RuntimeError):
 
 
 # -- symbols of the emitted code ------------------------------------------------
-# Per element (arrays shaped like x): the upstream gradient and the centred input.
-XC = sp.IndexedBase("xc", real=True)
-# Per channel (shape (C,)) and scalars.
-INVSTD = sp.Symbol("invstd", positive=True)
-N_VALUES = sp.Symbol("n", integer=True, positive=True)
+N_VALUES = sp.Symbol("n", integer=True, positive=True)  # values per statistic
 
 
-@dataclass(frozen=True)
-class Emit:
-    """One formula of the module: which claim it comes from, which function uses it."""
-
-    name: str  # the private helper's name in the generated module
-    document: str  # "layer" or "seed"
-    claim: str  # claim id; its last side is emitted
-    upstream: str  # "dy" or "g": the per-element upstream symbol
-    # ("value",): a per-channel value; ("b", "c"): b*xc + c; ("a", "b", "c"): a*u + b*xc + c;
-    # ("a", "k", "m"): a*(u + k*xc + m), the same with a factored out (one multiply fewer)
-    outputs: tuple[str, ...]
-    doc: str  # one line: what the helper returns
+def inverse_symbol(emit: EmitSpec) -> sp.Symbol:
+    return sp.Symbol(emit.inverse, positive=True)
 
 
-EMITS = (
-    Emit("_sigma_squared", "layer", "variance", "dy", ("value",), "σ² = var + ε per channel"),
-    Emit("_y_coefficients", "layer", "forward", "dy", ("b", "c"), "y = b*xc + c per channel"),
-    Emit("_dgamma", "layer", "dgamma", "dy", ("value",), "∂L/∂γ per channel"),
-    Emit("_dbeta", "layer", "dbeta", "dy", ("value",), "∂L/∂β per channel"),
-    Emit(
-        "_dx_coefficients",
-        "layer",
-        "dx-kernel",
-        "dy",
-        ("a", "k", "m"),
-        "dx = a*(dy + k*xc + m) per channel",
-    ),
-    Emit(
-        "_xhat_dx_coefficients",
-        "seed",
-        "closed-form",
-        "g",
-        ("a", "k", "m"),
-        "dx = a*(g + k*xc + m) per channel",
-    ),
-)
-
-
-# -- lowering: a claim side to per-channel reductions ---------------------------------
 def reduction_symbol(name: str) -> sp.Symbol:
     return sp.Symbol(name, real=True)
 
 
-def _reduction_name(factor: sp.Expr, k: sp.Symbol, upstream: sp.IndexedBase) -> str | None:
-    """The reduction a summand stands for: Σ_k dy_k -> "sum_dy", Σ_k dy_k xc_k -> ..."""
-    u, c = upstream[k], XC[k]
-    table = {
-        sp.S.One: "n",
-        u: f"sum_{upstream.name}",
-        c: "sum_xc",
-        u * c: f"sum_{upstream.name}_xc",
-        c**2: "sum_xc_sq",
-        u**2: f"sum_{upstream.name}_sq",
-    }
-    for pattern, name in table.items():
-        if sp.expand(factor - pattern) == 0:
-            return name
-    return None
+def element_names(model: Model, emit: EmitSpec) -> tuple[str, ...]:
+    """The per-element arrays, in the order reduction names list them: the model's
+    vectors, with x last and written xc where x is centred."""
+    rest = tuple(v for v in model.spec.vectors if v != "x")
+    return (*rest, "xc" if emit.mean else "x")
 
 
-def _lower_sum(s: sp.Sum, upstream: sp.IndexedBase) -> sp.Expr:
-    (k, lo, hi), *more = s.limits
-    if more or lo != 1 or hi != N_SYMBOL:
-        raise CodegenError(f"only single sums over the batch become reductions, got {s}")
-    out = sp.S.Zero
-    for term in sp.Add.make_args(sp.expand(s.function)):
-        outer, inner = term.as_independent(k, as_Add=False)
-        name = _reduction_name(inner, k, upstream)
-        if name is None:
-            raise CodegenError(f"no reduction kernel for the summand {inner} of {s}")
-        out += outer * (N_VALUES if name == "n" else reduction_symbol(name))
-    return out
+def _element_of(atom, model: Model, emit: EmitSpec, xc: sp.IndexedBase) -> str | None:
+    if not isinstance(atom, sp.Indexed):
+        return None
+    if atom.base == xc:
+        return "xc"
+    name = atom.base.name
+    return name if name in model.spec.vectors and name in element_names(model, emit) else None
 
 
-def lower(expr: sp.Expr, model: Model, upstream: sp.IndexedBase) -> sp.Expr:
-    """A parsed side as an expression over per-element xc[i], u[i] and per-channel symbols."""
-    x, mu, sigma = model.families["x"], model.scalars["mu"], model.scalars["sigma"]
+def _monomial_name(powers: dict[str, int], order) -> str:
+    parts = []
+    for name in order:
+        p = powers.get(name, 0)
+        if p:
+            parts.append(name + ("" if p == 1 else "_sq" if p == 2 else f"_pow{p}"))
+    return "_".join(parts)
+
+
+def _monomial_code(powers: dict[str, int], order) -> str:
+    factors = []
+    for name in order:
+        factors += [name] * powers.get(name, 0)
+    return " * ".join(factors) if factors else "1.0"
+
+
+@dataclass(frozen=True)
+class Lowered:
+    expr: sp.Expr  # over per-element symbols (plain Symbols named as elements) and reductions
+    reductions: tuple[tuple[str, str], ...]  # (name, per-element product code), sorted
+
+
+def lower(expr: sp.Expr, model: Model, emit: EmitSpec) -> Lowered:
+    """A parsed side as an expression over per-element and per-statistic symbols."""
+    order = element_names(model, emit)
+    xc = sp.IndexedBase("xc", real=True)
     expr = model.graph_form(expr)
-    expr = expr.replace(
-        lambda a: isinstance(a, sp.Indexed) and a.base == x,
-        lambda a: mu + XC[a.indices[0]],
-    )
-    expr = expr.replace(lambda a: isinstance(a, sp.Sum), lambda s: _lower_sum(s, upstream))
-    if expr.has(mu):
+    x = model.families["x"]
+    if emit.mean:
+        mu = model.scalars[emit.mean]
+        expr = expr.replace(
+            lambda a: isinstance(a, sp.Indexed) and a.base == x,
+            lambda a: mu + xc[a.indices[0]],
+        )
+    reductions: dict[str, str] = {}
+
+    def lower_sum(s: sp.Sum) -> sp.Expr:
+        (k, lo, hi), *more = s.limits
+        if more or lo != 1 or hi != N_SYMBOL:
+            raise CodegenError(f"only single sums over all n values become reductions, got {s}")
+        out = sp.S.Zero
+        for term in sp.Add.make_args(sp.expand(s.function)):
+            outer, inner = term.as_independent(k, as_Add=False)
+            powers: dict[str, int] = {}
+            for base, p in inner.as_powers_dict().items():
+                name = _element_of(base, model, emit, xc)
+                if base == 1:
+                    continue
+                if name is None or base.indices != (k,) or not (p.is_Integer and p > 0):
+                    raise CodegenError(f"no reduction kernel for the summand {inner} of {s}")
+                powers[name] = powers.get(name, 0) + int(p)
+            if not powers:
+                out += outer * N_VALUES
+                continue
+            name = "sum_" + _monomial_name(powers, order)
+            reductions[name] = _monomial_code(powers, order)
+            out += outer * reduction_symbol(name)
+        return out
+
+    expr = expr.replace(lambda a: isinstance(a, sp.Sum), lower_sum)
+    if emit.mean and expr.has(model.scalars[emit.mean]):
         raise CodegenError(f"the mean survives lowering in {expr}: write the side in x - mu")
-    expr = expr.xreplace({sigma: 1 / INVSTD, N_SYMBOL: N_VALUES})
-    return sp.expand(expr)
+    expr = expr.xreplace({model.scalars[emit.root]: 1 / inverse_symbol(emit), N_SYMBOL: N_VALUES})
+    left = {s.name for s in expr.free_symbols} & set(model.nodes)
+    if left:
+        raise CodegenError(f"node(s) {', '.join(sorted(left))} survive lowering in {expr}")
+    # per-element atoms at the claim's free index become plain symbols named as elements
+    atoms = {}
+    for a in expr.atoms(sp.Indexed):
+        name = _element_of(a, model, emit, xc)
+        if name is None or len(a.indices) != 1 or not a.indices[0].is_Symbol:
+            raise CodegenError(f"{a} has no per-element array in the generated code")
+        atoms[a] = sp.Symbol(name, real=True)
+    expr = sp.expand(expr.xreplace(atoms))
+    return Lowered(expr, tuple(sorted(reductions.items())))
 
 
 @dataclass(frozen=True)
 class Formula:
-    emit: Emit
-    claim: Claim
+    spec: FormulaSpec
     document: Document
     side: str  # the claim text the formula comes from
-    lowered: sp.Expr
-    parts: tuple[tuple[str, sp.Expr], ...]  # ("a", expr), ... or ("value", expr)
+    lowered: Lowered
+    value: sp.Expr | None  # form "value": the per-statistic value
+    coefficients: tuple[tuple[str, sp.Expr], ...]  # forms "terms", "factored"
+    element: sp.Expr | None  # the per-element expression over coefficients and elements
+    elements: tuple[str, ...]  # the element symbols the element expression reads
 
     @property
-    def arguments(self) -> tuple[str, ...]:
-        names = set()
-        for _, e in self.parts:
-            names |= {s.name for s in e.free_symbols}
-        return tuple(sorted(names))
+    def claim(self):
+        return self.document.claim(self.spec.claim)
+
+    @property
+    def coefficient_args(self) -> tuple[str, ...]:
+        exprs = [self.value] if self.value is not None else [e for _, e in self.coefficients]
+        return tuple(sorted({s.name for e in exprs for s in e.free_symbols}))
+
+    @property
+    def element_args(self) -> tuple[str, ...]:
+        return (*(name for name, _ in self.coefficients), *self.elements)
 
 
-def element_symbols(upstream: sp.IndexedBase) -> dict[str, sp.Expr]:
-    i = index_symbol("i")
-    return {"a": upstream[i], "b": XC[i]}
+def collect(lowered: Lowered, spec: FormulaSpec, order) -> tuple:
+    """Split a lowered side into per-statistic coefficients times per-element products,
+    exactly: (value, coefficients, element expression, elements read)."""
+    expr = lowered.expr
+    elems = [sp.Symbol(name, real=True) for name in order]
+    used = [e for e in elems if expr.has(e)]
+    where = f"{spec.field} (claim {spec.claim!r})"
+    if spec.form == "value":
+        if used:
+            raise CodegenError(f"{where}: expected one value per statistic, got {expr}")
+        return sp.factor_terms(expr), (), None, ()
+    if not used:
+        raise CodegenError(f"{where}: no per-element term in {expr}; use form 'value'")
+    poly = sp.Poly(expr, *used)
+    # most factors first, then in element order: the upstream gradient leads
+    terms = sorted(poly.terms(), key=lambda t: (-sum(t[0]), tuple(-p for p in t[0])))
+    monomials = [sp.Mul(*(e**p for e, p in zip(used, m, strict=True))) for m, _ in terms]
+    coeffs = [sp.factor(c) for _, c in terms]
+    names = list(spec.coefficients)
+    named: list[tuple[str, sp.Expr]] = []
+    pieces = []
+    if spec.form == "factored":
+        lead = coeffs[0]
+        if lead == 0:
+            raise CodegenError(f"{where}: no leading term to factor out")
+        coeffs = [sp.factor(sp.cancel(c / lead)) for c in coeffs]
+        inverse_and_n = {s for s in expr.free_symbols if s.is_positive}
+        for c in coeffs[1:]:
+            # Dividing by the lead must leave only positive denominators, so that the
+            # factored form is the same function everywhere (gamma = 0 included).
+            if not sp.denom(c).free_symbols <= inverse_and_n:
+                raise CodegenError(f"{where}: {c} divides by the factored-out {lead}")
+        if not names:
+            raise CodegenError(f"{where}: no name for the factored-out coefficient")
+        named.append((names.pop(0), lead))
+    for c, m in zip(coeffs, monomials, strict=True):
+        if c.is_Number:
+            pieces.append(c * m)
+            continue
+        if not names:
+            raise CodegenError(f"{where}: more per-statistic coefficients than names ({c})")
+        name = names.pop(0)
+        named.append((name, c))
+        pieces.append(sp.Symbol(name, real=True) * m)
+    if names:
+        raise CodegenError(f"{where}: unused coefficient name(s) {', '.join(names)}")
+    body = sp.Add(*pieces, evaluate=False) if len(pieces) > 1 else pieces[0]
+    element = body
+    if spec.form == "factored":
+        element = sp.Mul(sp.Symbol(named[0][0], real=True), body, evaluate=False)
+    rebuilt = element.xreplace({sp.Symbol(k, real=True): v for k, v in named})
+    if sp.simplify(rebuilt - expr) != 0:
+        raise CodegenError(f"{where}: collected form differs from the claim")
+    read = tuple(name for name in order if element.has(sp.Symbol(name, real=True)))
+    return None, tuple(named), element, read
 
 
-def collect(lowered: sp.Expr, emit: Emit, upstream: sp.IndexedBase) -> tuple:
-    """Split a lowered side into per-channel coefficients, exactly."""
-    elem = element_symbols(upstream)
-    if emit.outputs == ("value",):
-        if any(lowered.has(e) for e in elem.values()):
-            raise CodegenError(f"claim {emit.claim!r}: expected a per-channel value, got {lowered}")
-        return (("value", sp.factor_terms(lowered)),)
-    gens = [elem[k] for k in ("a", "b")]
-    poly = sp.Poly(lowered, *gens)
-    if poly.total_degree() > 1:
-        raise CodegenError(f"claim {emit.claim!r}: not affine in {gens}: {lowered}")
-    coeffs = {
-        "a": poly.coeff_monomial(gens[0]),
-        "b": poly.coeff_monomial(gens[1]),
-        "c": poly.coeff_monomial(1),
-    }
-    if emit.outputs == ("a", "k", "m"):
-        if coeffs["a"] == 0:
-            raise CodegenError(f"claim {emit.claim!r}: no {gens[0]} term to factor out")
-        coeffs["k"] = sp.cancel(coeffs["b"] / coeffs["a"])
-        coeffs["m"] = sp.cancel(coeffs["c"] / coeffs["a"])
-        for key in ("k", "m"):
-            # Dividing by a must leave only positive denominators, so that the factored
-            # form is the same function everywhere (gamma = 0 included).
-            if not sp.denom(coeffs[key]).free_symbols <= {INVSTD, N_VALUES}:
-                raise CodegenError(f"claim {emit.claim!r}: {key} = {coeffs[key]} divides by a")
-        rebuilt = coeffs["a"] * (gens[0] + coeffs["k"] * gens[1] + coeffs["m"])
-    else:
-        for key in set(coeffs) - set(emit.outputs):
-            if coeffs[key] != 0:
-                raise CodegenError(f"claim {emit.claim!r}: unexpected term {key} = {coeffs[key]}")
-        rebuilt = sum((coeffs[k] * elem.get(k, 1) for k in emit.outputs), sp.S.Zero)
-    if sp.simplify(rebuilt - lowered) != 0:
-        raise CodegenError(f"claim {emit.claim!r}: collected form differs from the claim")
-    return tuple((key, sp.factor(coeffs[key])) for key in emit.outputs)
-
-
-def build_formula(emit: Emit, document: Document) -> Formula:
-    claim = document.claim(emit.claim)
+def build_formula(spec: FormulaSpec, document: Document) -> Formula:
+    claim = document.claim(spec.claim)
     if len(claim.cases) != 1:
         raise CodegenError(f"claim {claim.id!r}: a claim with cases has no single formula")
     case = claim.cases[0]
@@ -218,9 +262,16 @@ def build_formula(emit: Emit, document: Document) -> Formula:
     model = document.model_for(N_SYMBOL)
     side = case.sides[-1]
     expr = parse(side, model, {name: index_symbol(name) for name in free})
-    upstream = model.families[emit.upstream]
-    lowered = lower(expr, model, upstream)
-    return Formula(emit, claim, document, side, lowered, collect(lowered, emit, upstream))
+    lowered = lower(expr, model, document.emit)
+    value, coefficients, element, read = collect(lowered, spec, element_names(model, document.emit))
+    return Formula(spec, document, side, lowered, value, coefficients, element, read)
+
+
+def formulas(document: Document) -> dict[str, Formula]:
+    """The document's declared formulas, by helper name (not verified: see render)."""
+    if document.emit is None:
+        raise CodegenError(f"{document.path}: no [emit] table")
+    return {f.name: build_formula(f, document) for f in document.emit.formulas}
 
 
 # -- verification before emitting -------------------------------------------------------
@@ -356,47 +407,13 @@ def wrap(text: str, indent: int = 0, prefix: str = "") -> str:
     return ("\n" + " " * indent + prefix).join(lines)
 
 
-def formulas(layer: Document, seed: Document) -> dict[str, Formula]:
-    docs = {"layer": layer, "seed": seed}
-    return {e.name: build_formula(e, docs[e.document]) for e in EMITS}
+def shipped_emitters() -> list[Document]:
+    """The shipped documents with an [emit] table, in file-name order."""
+    docs = [load(p) for p in sorted(DOCUMENTS.glob("*.toml"))]
+    return [d for d in docs if d.emit is not None]
 
 
-def render_module(layer: Document | None = None, seed: Document | None = None) -> str:
-    """The generated module's text; verifies every claim it emits from first."""
-    layer = layer if layer is not None else load(LAYER_DOCUMENT)
-    seed = seed if seed is not None else load(SEED_DOCUMENT)
-    docs = {"layer": layer, "seed": seed}
-    verified = {
-        key: verify_emitted(doc, sorted({e.claim for e in EMITS if e.document == key}))
-        for key, doc in docs.items()
-    }
-    built = formulas(layer, seed)
-    helpers = []
-    for emit in EMITS:
-        f = built[emit.name]
-        helpers.append(
-            {
-                "name": emit.name,
-                "doc": emit.doc,
-                "document": _relpath(f.document.path),
-                "claim": f.claim.id,
-                "title": f.claim.title,
-                "side": f.side,
-                "latex": f.claim.latex,
-                "args": f.arguments,
-                "parts": [(key, python_code(e)) for key, e in f.parts],
-                "pretty": [f"{key} = {sp.sstr(e)}" for key, e in f.parts],
-            }
-        )
-    sources = [
-        {
-            "path": _relpath(docs[key].path),
-            "title": docs[key].title,
-            "emitted": sorted({e.claim for e in EMITS if e.document == key}),
-            "verified": list(verified[key]),
-        }
-        for key in ("layer", "seed")
-    ]
+def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
         undefined=jinja2.StrictUndefined,
@@ -406,27 +423,116 @@ def render_module(layer: Document | None = None, seed: Document | None = None) -
         autoescape=False,
     )
     env.filters["wrap"] = wrap
-    text = env.get_template("module.py.j2").render(
-        sources=sources,
-        helpers={h["name"]: h for h in helpers},
-        helper_list=helpers,
-        verify_ns=", ".join(str(n) for n in VERIFY_NS),
-        source_line="generated by derive from "
-        + ", ".join(f"{s['path']} ({', '.join(s['emitted'])})" for s in sources)
-        + "; do not edit",
+    return env
+
+
+def _helper_context(f: Formula) -> dict:
+    return {
+        "name": f.spec.name,
+        "doc": f.spec.doc,
+        "form": f.spec.form,
+        "function": f.spec.function,
+        "document": _relpath(f.document.path),
+        "claim": f.claim.id,
+        "title": f.claim.title,
+        "side": f.side,
+        "latex": f.claim.latex,
+        "inverse": f.document.emit.inverse,
+        "centred": bool(f.document.emit.mean),
+        "args": f.coefficient_args,
+        "value": python_code(f.value) if f.value is not None else "",
+        "coefficients": [(k, python_code(e)) for k, e in f.coefficients],
+        "element_args": f.element_args,
+        "elements": f.elements,
+        "element": python_code(f.element) if f.element is not None else "",
+        "reductions": [
+            {"name": name, "code": code}
+            for name, code in f.lowered.reductions
+            if name in f.coefficient_args
+        ],
+        "pretty": (
+            [f"value = {sp.sstr(f.value)}"]
+            if f.value is not None
+            else [f"{k} = {sp.sstr(e)}" for k, e in f.coefficients]
+            + [f"element = {sp.sstr(f.element)}"]
+        ),
+    }
+
+
+def render_modules(documents: list[Document] | None = None) -> dict[str, str]:
+    """The generated modules' text by module name; verifies every emitted claim first."""
+    documents = documents if documents is not None else shipped_emitters()
+    by_module: dict[str, list[Document]] = {}
+    for doc in documents:
+        if doc.emit is None:
+            raise CodegenError(f"{doc.path}: no [emit] table")
+        by_module.setdefault(doc.emit.module, []).append(doc)
+    return {name: render_module(docs) for name, docs in sorted(by_module.items())}
+
+
+def render_module(documents: list[Document]) -> str:
+    """One module's text from the documents that emit into it."""
+    layouts = {d.emit.layout for d in documents}
+    if len(layouts) != 1:
+        paths = ", ".join(d.path for d in documents)
+        raise CodegenError(f"{paths}: one module, several layouts {sorted(layouts)}")
+    (layout,) = layouts
+    module = documents[0].emit.module
+    helpers: dict[str, dict] = {}
+    sources = []
+    for doc in documents:
+        emitted = sorted({f.claim for f in doc.emit.formulas})
+        verified = verify_emitted(doc, emitted)
+        for name, f in formulas(doc).items():
+            if name in helpers:
+                raise CodegenError(
+                    f"{doc.path}: formula {name} is also declared by another document"
+                )
+            helpers[name] = _helper_context(f)
+        sources.append({"path": _relpath(doc.path), "emitted": emitted, "verified": list(verified)})
+    missing = [name for name in REQUIRED[layout] if name not in helpers]
+    if missing:
+        raise CodegenError(
+            f"module {module}: layout {layout!r} needs formula(s) {', '.join(missing)}"
+        )
+    functions: dict[str, list[str]] = {}
+    for h in helpers.values():
+        functions.setdefault(h["function"], [])
+        if h["claim"] not in functions[h["function"]]:
+            functions[h["function"]].append(h["claim"])
+    primary = documents[0].emit
+    return (
+        _environment()
+        .get_template(primary.template)
+        .render(
+            module=module,
+            layout=layout,
+            centred=bool(primary.mean),
+            inverse=primary.inverse,
+            sources=sources,
+            helpers=helpers,
+            helper_list=list(helpers.values()),
+            functions=functions,
+            verify_ns=", ".join(str(n) for n in VERIFY_NS),
+            source_line="generated by derive from "
+            + ", ".join(f"{s['path']} ({', '.join(s['emitted'])})" for s in sources)
+            + "; do not edit",
+        )
     )
-    return text
 
 
 def write_generated(outdir: Path) -> list[Path]:
-    """Render and write ``outdir/batchnorm.py`` (and ``__init__.py``); return the paths written."""
+    """Render and write ``outdir/<module>.py`` for every module the shipped documents
+    emit (and ``__init__.py``); return the paths written."""
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
-    text = render_module()
-    written = []
-    init = outdir / "__init__.py"
+    texts = render_modules()
     init_text = '"""Modules generated by derive from verified claim files; do not edit."""\n'
-    for path, content in ((outdir / MODULE_NAME, text), (init, init_text)):
+    written = []
+    for path, content in [
+        *((outdir / f"{name}.py", text) for name, text in texts.items()),
+        (outdir / "__init__.py", init_text),
+    ]:
         write_if_changed(path, content)
         written.append(path)
     return written

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import tomllib
 from pathlib import Path
 
@@ -34,8 +36,10 @@ def mutate(claim_id: str, field: str, old: str, new: str, *, case: int | None = 
 
 
 def only(data: dict, *claim_ids: str) -> dict:
-    """Keep only the named claims (and drop references to the others)."""
+    """Keep only the named claims (and drop references to the others, the [emit] table
+    among them: it names claims that may be gone)."""
     data["claims"] = [c for c in data["claims"] if c["id"] in claim_ids]
+    data.pop("emit", None)
     if data["document"].get("closed_form") not in claim_ids:
         data["document"].pop("closed_form", None)
     for c in data["claims"]:
@@ -46,3 +50,40 @@ def only(data: dict, *claim_ids: str) -> dict:
 @pytest.fixture(scope="session")
 def seed_document():
     return from_dict(seed_data(), SEED)
+
+
+# -- the generated modules under each backend ----------------------------------------------
+GENERATED = ROOT / "derive" / "generated"
+BACKENDS = ("numba", "numpy")
+
+
+def numba_or_fail():
+    """Tests of the fused path skip where numba is missing, except in CI (CI=true), where
+    a missing numba must fail: CI is where both paths are tested."""
+    try:
+        import numba  # noqa: F401
+    except ImportError:
+        if os.environ.get("CI") == "true":
+            pytest.fail("numba is not installed, and CI must test the fused path")
+        pytest.skip("numba is not installed")
+
+
+def load_generated(name: str, backend: str):
+    """derive/generated/<name>.py loaded afresh with DERIVE_BACKEND=backend."""
+    if backend == "numba":
+        numba_or_fail()
+    previous = os.environ.get("DERIVE_BACKEND")
+    os.environ["DERIVE_BACKEND"] = backend
+    try:
+        spec = importlib.util.spec_from_file_location(
+            f"derive.generated.{name}", GENERATED / f"{name}.py"
+        )
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        if previous is None:
+            os.environ.pop("DERIVE_BACKEND")
+        else:
+            os.environ["DERIVE_BACKEND"] = previous
+    assert module.BACKEND == backend
+    return module

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import sympy as sp
 import torch
+from conftest import BACKENDS, load_generated
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -259,52 +260,63 @@ def test_xhat_backward_matches_torch_autograd():
     assert rel_err(xhat_backward(g, xa), tx.grad.numpy()) < RTOL64
 
 
-@pytest.mark.parametrize(
-    ("shape", "settings"),
-    [
-        # channel groups: two channels (all rows) at a time, the last group shorter
-        ((3, 5, 7, 3), {"_GROUP_BYTES": 3 * 21 * 8 * 2, "_RUN_BYTES": 8}),
-        ((9, 5), {"_GROUP_BYTES": 9 * 8 * 2, "_RUN_BYTES": 8}),
-        # two passes: no group fits; rows longer than a block are split by channel
-        ((3, 5, 7, 3), {"_GROUP_BYTES": 0, "_BLOCK_BYTES": 8 * 21 * 2}),
-        # two passes: several rows to a block
-        ((9, 5), {"_GROUP_BYTES": 0, "_BLOCK_BYTES": 8 * 5 * 2}),
-        # groups too narrow for a contiguous run: two passes
-        ((9, 5), {"_GROUP_BYTES": 9 * 8, "_RUN_BYTES": 16, "_BLOCK_BYTES": 8 * 5 * 4}),
-    ],
-)
-def test_channel_groups_and_blocks_agree(monkeypatch, shape, settings):
-    """Every way of cutting x into groups or blocks gives the same result as one group."""
-    import derive.generated.batchnorm as bn
-
-    xa, dya, gamma, beta = make_inputs(shape, np.float64, seed=5)
-    _, mean, invstd = batchnorm_forward(xa, gamma, beta, EPS)
-    assert bn._channel_groups(xa.reshape(shape[0], shape[1], -1).shape, 8) is not None
-    whole = batchnorm_backward(dya, xa, gamma, mean, invstd)
-    for name, value in settings.items():
-        monkeypatch.setattr(bn, name, value)
-    split = batchnorm_backward(dya, xa, gamma, mean, invstd)
-    for a, b in zip(whole, split, strict=True):
-        assert rel_err(b, a) < RTOL64
-    ref, dgamma, dbeta = ref_backward(dya, xa, gamma, EPS)
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("shape", [(9, 5), (3, 5, 7, 3), (2, 4, 1)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_each_backend_matches_native_batch_norm(backend, shape, dtype):
+    """The fused kernels (channels for (N, C, S), blocks of rows for (N, C)) and the
+    NumPy path, each against PyTorch's kernels with the same statistics."""
+    bn = load_generated("batchnorm", backend)
+    xa, dya, gamma, beta = make_inputs(shape, dtype, seed=5)
+    tx, tdy, tg, tb = (torch.from_numpy(a) for a in (xa, dya, gamma, beta))
+    ty, tmean, tinvstd = torch.ops.aten.native_batch_norm(tx, tg, tb, None, None, True, 0.1, EPS)
+    y, mean, invstd = bn.batchnorm_forward(xa, gamma, beta, EPS)
+    tol = tolerance(dtype, xa.size // shape[1], xa)
+    for got, want in ((y, ty), (mean, tmean), (invstd, tinvstd)):
+        assert got.dtype == dtype
+        assert rel_err(got, want.numpy()) < tol
+    tdx, tdgamma, tdbeta = torch.ops.aten.native_batch_norm_backward(
+        tdy, tx, tg, None, None, torch.from_numpy(mean), torch.from_numpy(invstd), True, EPS,
+        [True, True, True],
+    )  # fmt: skip
+    dx, dgamma, dbeta = bn.batchnorm_backward(dya, xa, gamma, mean, invstd)
     scale = dx_scale(dya, gamma, invstd)
-    assert rel_err(split[0], ref, scale) < RTOL64
-    assert rel_err(split[1], dgamma) < RTOL64
-    assert rel_err(split[2], dbeta) < RTOL64
+    for got, want, sc in ((dx, tdx, scale), (dgamma, tdgamma, None), (dbeta, tdbeta, None)):
+        assert got.dtype == dtype
+        assert rel_err(got, want.numpy(), sc) < tol
 
 
-def test_backward_restores_the_ufunc_buffer_size():
-    xa, dya, gamma, beta = make_inputs((4, 3), np.float64, seed=8)
-    _, mean, invstd = batchnorm_forward(xa, gamma, beta, EPS)
-    before = np.getbufsize()
-    batchnorm_backward(dya, xa, gamma, mean, invstd)
-    assert np.getbufsize() == before
-    with pytest.raises(ValueError, match="dy and x"):
-        batchnorm_backward(np.full_like(dya, np.nan), xa, gamma, mean, invstd)
-    assert np.getbufsize() == before
+@settings(max_examples=EXAMPLES, deadline=None)
+@given(shape=shapes, dtype=dtypes, seed=st.integers(0, 2**32 - 1))
+def test_the_two_backends_agree(shape, dtype, seed):
+    numpy_path, fused = load_generated("batchnorm", "numpy"), load_generated("batchnorm", "numba")
+    xa, dya, gamma, beta = make_inputs(shape, dtype, seed)
+    tol = tolerance(dtype, xa.size // shape[1], xa)
+    got = fused.batchnorm_forward(xa, gamma, beta, EPS)
+    want = numpy_path.batchnorm_forward(xa, gamma, beta, EPS)
+    for a, b in zip(got, want, strict=True):
+        assert rel_err(a, b) < tol
+    mean, invstd = want[1], want[2]
+    got = fused.batchnorm_backward(dya, xa, gamma, mean, invstd)
+    want = numpy_path.batchnorm_backward(dya, xa, gamma, mean, invstd)
+    scales = (dx_scale(dya, gamma, invstd), None, None)
+    for a, b, sc in zip(got, want, scales, strict=True):
+        assert rel_err(a, b, sc) < tol
 
 
-# -- small n: the verified Jacobian, unrolled -------------------------------------------------
+def test_numpy_blocks_agree_with_one_block(monkeypatch):
+    """The NumPy path cut into blocks of one row gives what one block gives."""
+    bn = load_generated("batchnorm", "numpy")
+    xa, dya, gamma, beta = make_inputs((6, 3, 4), np.float64, seed=9)
+    whole = bn.batchnorm_forward(xa, gamma, beta, EPS)
+    grads = bn.batchnorm_backward(dya, xa, gamma, whole[1], whole[2])
+    monkeypatch.setattr(bn, "_BLOCK_BYTES", 1)
+    for a, b in zip(whole, bn.batchnorm_forward(xa, gamma, beta, EPS), strict=True):
+        assert rel_err(b, a) < RTOL64
+    for a, b in zip(grads, bn.batchnorm_backward(dya, xa, gamma, whole[1], whole[2]), strict=True):
+        assert rel_err(b, a) < RTOL64
+
+
 @pytest.mark.parametrize("n", [3, 4, 5])
 def test_verified_jacobian_matches_finite_differences(n):
     doc = load(SEED_DOCUMENT)

@@ -199,6 +199,7 @@ def test_layer_model_with_eps_setting():
     data = seed_data()
     data["document"].update(id="layer_doc", model="layer", eps=True, title="A layer")
     data["document"].pop("closed_form")
+    data.pop("emit")  # it names the seed's claims, replaced below
     data["claims"] = [
         {
             "id": "dbeta",
