@@ -267,8 +267,8 @@ class _Reader:
             self.fail(f"number {source!r}: exponent beyond ±{MAX_INT_DIGITS}")
         return sp.Rational(source)  # the exact value of the decimal text
 
-    def _Name(self, node):
-        name = node.id
+    def _index_value(self, name: str):
+        """A free index's value, a bound index's symbol, the size; None otherwise."""
         s = self.s
         if name in s.assignment:
             return s.assignment[name]
@@ -276,6 +276,14 @@ class _Reader:
             return index_symbol(name)
         if name == s.model.spec.size:
             return s.model.size
+        return None
+
+    def _Name(self, node):
+        name = node.id
+        s = self.s
+        value = self._index_value(name)
+        if value is not None:
+            return value
         if name in FUNCTIONS:
             self.fail(f"{name} is a function: call it, as {name}(...)")
         if s.names is not None and name not in s.names:
@@ -358,14 +366,10 @@ class _Reader:
         """An index expression: index names, the size, integers, + - *."""
         if isinstance(node, ast.Name):
             name = node.id
-            s = self.s
-            if name in s.assignment:
-                return s.assignment[name]
-            if name in s.bound:
-                return index_symbol(name)
-            if name == s.model.spec.size:
-                return s.model.size
-            if s.declared(name) or name in FUNCTIONS:
+            value = self._index_value(name)
+            if value is not None:
+                return value
+            if self.s.declared(name) or name in FUNCTIONS:
                 self.fail(f"{name} cannot be an index ({where})")
             self.fail(f"index {name} in {where.replace('...', name)} is not bound by a sum")
         if isinstance(node, ast.Constant) and type(node.value) is int:

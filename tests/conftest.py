@@ -20,9 +20,12 @@ def seed_data() -> dict:
     return tomllib.loads(SEED.read_text(encoding="utf-8"))
 
 
-def mutate(claim_id: str, field: str, old: str, new: str, *, case: int | None = None) -> dict:
-    """The seed document with one side of one claim edited (old must occur in it)."""
-    data = seed_data()
+def mutate(
+    claim_id: str, field: str, old: str, new: str, *, case: int | None = None, path: Path = SEED
+) -> dict:
+    """A document (the seed by default) with one side of one claim edited (old must
+    occur in it)."""
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
     (claim,) = [c for c in data["claims"] if c["id"] == claim_id]
     target = claim if case is None else claim["cases"][case - 1]
     if field.startswith("steps["):
@@ -87,3 +90,19 @@ def load_generated(name: str, backend: str):
             os.environ["DERIVE_BACKEND"] = previous
     assert module.BACKEND == backend
     return module
+
+
+def assert_mutant_rejected(result) -> None:
+    """A one-claim mutant document: FAIL at some n with a counterexample that
+    separates the sides, not proved for all n, exit status 1."""
+    (c,) = result.claims
+    assert c.status == "fails"
+    failing = c.first_failure
+    assert failing is not None
+    step = failing.first_failure
+    assert step is not None and step.counterexample is not None
+    cx = step.counterexample
+    assert cx.n == failing.n
+    assert cx.lhs != cx.rhs, cx.describe()
+    assert not c.proved_all_n
+    assert result.exit_code == 1
