@@ -110,6 +110,11 @@ class Document:
     references: tuple[str, ...] = ()  # works the document relies on, for the bibliography
     spec: specs.ModelSpec | None = None
 
+    @property
+    def size(self) -> str:
+        """The document's name for the batch size (n unless its model says)."""
+        return self.spec.size if self.spec is not None else "n"
+
     def model_for(self, n) -> Model:
         spec = self.spec if self.spec is not None else specs.preset(self.model, self.eps)
         return model_for(spec, n)

@@ -22,6 +22,7 @@ print in italic (``dy``).
 from __future__ import annotations
 
 import ast
+import re
 
 import sympy as sp
 from sympy.printing.latex import LatexPrinter
@@ -51,19 +52,24 @@ _GREEK_NAMES = {
     "psi",
     "omega",
 }
-assert {rf"\{g}" for g in _GREEK_NAMES} <= set(GREEK.values())  # one list of letters
+_CAPITAL_GREEK = {"Gamma", "Delta", "Lambda", "Pi", "Phi", "Omega"}
+assert {rf"\{g}" for g in _GREEK_NAMES | _CAPITAL_GREEK} <= set(GREEK.values())  # one list
 
 
 def name_latex(name: str) -> str:
     """The mathematical letter of a declared name: mu -> \\mu, xhat -> \\hat{x},
-    gamma_c -> \\gamma_{c}, dy -> \\mathit{dy}."""
+    gamma_c -> \\gamma_{c}, dy -> \\mathit{dy}, Phi1 -> \\Phi_{1} (trailing digits are a
+    subscript, as SymPy prints them)."""
     base, _, sub = name.partition("_")
+    digits = re.search(r"(?<=[A-Za-z])[0-9]+\Z", base)
+    if digits and not sub:
+        base, sub = base[: digits.start()], digits.group(0)
     hat = base.endswith("hat") and len(base) > 3
     if hat:
         base = base[:-3]
     if base == "eps":
         out = r"\varepsilon"
-    elif base in _GREEK_NAMES:
+    elif base in _GREEK_NAMES or base in _CAPITAL_GREEK:
         out = "\\" + base
     elif len(base) == 1:
         out = base
@@ -74,8 +80,34 @@ def name_latex(name: str) -> str:
     if hat:
         out = rf"\hat{{{out}}}"
     if sub:
-        out += f"_{{{name_latex(sub)}}}"
+        out += f"_{{{sub if sub.isdigit() else name_latex(sub)}}}"
     return out
+
+
+def indexed_latex(name: str, index: str) -> str:
+    """name[index]: y[i] -> y_{i}; a name with a subscript of its own takes the
+    index beside it (y1[i] -> y_{1,i}), since y_{1}_{i} is a double subscript."""
+    base = name_latex(name)
+    if base.endswith("}") and "_{" in base:
+        head, _, sub = base.rpartition("_{")
+        if "{" not in sub:
+            return f"{head}_{{{sub[:-1]},{index}}}"
+    return f"{base}_{{{index}}}"
+
+
+# A multi-letter name set next to another factor with only a space between them
+# (TeX ignores it): "\\mathit{dbeta} \\mathit{ddbeta}" reads as one word, dbetaddbeta.
+# The junction is a name of two letters or more in \\mathit or \\mathrm (not the
+# differential's upright d), with its scripts, on either side.
+_NAME = r"\\math(?:it|rm)\{[A-Za-z0-9]{2,}\}(?:[_^](?:\{(?:[^{}]|\{[^{}]*\})*\}|[A-Za-z0-9]))*"
+_AFTER_NAME = re.compile(rf"({_NAME}) (?=[A-Za-z0-9]|\\(?!cdot|times|right|end|\\|,))")
+_BEFORE_NAME = re.compile(r"(?<=[A-Za-z0-9}]) (?=\\math(?:it|rm)\{[A-Za-z0-9]{2})")
+
+
+def separate_names(latex: str) -> str:
+    """Factors that are multi-letter names kept apart by a thin space, so that a
+    product of dbeta and ddbeta prints as dbeta ddbeta, never dbetaddbeta."""
+    return _BEFORE_NAME.sub(r" \\,", _AFTER_NAME.sub(r"\1\\, ", latex))
 
 
 class _Display(sp.Expr):
@@ -202,8 +234,7 @@ class ClaimPrinter(LatexPrinter):
         return name_latex(e.name)
 
     def _print_Indexed(self, e):
-        idx = ",".join(self._print(i) for i in e.indices)
-        return f"{name_latex(str(e.base))}_{{{idx}}}"
+        return indexed_latex(str(e.base), ",".join(self._print(i) for i in e.indices))
 
     def _print_KroneckerDelta(self, e, exp=None):
         a, b = (self._print(i) for i in e.args)
@@ -265,7 +296,7 @@ class ClaimPrinter(LatexPrinter):
 
 def side_latex(text: str, size: str = "n") -> str:
     """One side of a claim as LaTeX, as written."""
-    return ClaimPrinter().doprint(to_display(text, size))
+    return separate_names(ClaimPrinter().doprint(to_display(text, size)))
 
 
 def terms(text: str, size: str = "n") -> list[str]:
@@ -286,4 +317,4 @@ def terms(text: str, size: str = "n") -> list[str]:
             out.append(printer._print(t))
         else:
             out.append(f"+ {printer._wrap(t, _NEG)}")
-    return out
+    return [separate_names(t) for t in out]

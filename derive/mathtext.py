@@ -191,12 +191,15 @@ def escape_tex(text: str) -> str:
 # A program's name (batchnorm_forward): letters on both sides of an underscore,
 # more than two after it.  Text in typewriter type, not a subscript.
 _IDENTIFIER = re.compile(r"[A-Za-z]{2,}_[A-Za-z0-9_]{3,}\Z")
+# A word that starts with a name of two underscores or more (first_back_grad_input(gO,):
+# a program's, since in mathematics it would be a double subscript.  Only the
+# start counts: μ_B)/√(σ_B² is a formula with two subscripts, not a name.
+_PROGRAM_CALL = re.compile(r"[A-Za-z][A-Za-z0-9]*(_[A-Za-z0-9]+){2,}(\(|\Z)")
 
 
 def is_math_word(word: str) -> bool:
     """A word (punctuation peeled) that is mathematics on its own."""
-    # Two underscores would be a double subscript: always a program's name.
-    if _IDENTIFIER.match(word) or word.count("_") >= 2:
+    if _IDENTIFIER.match(word) or _PROGRAM_CALL.match(word.lstrip("(")):
         return False
     if any(c in GREEK or c in SYMBOLS or c in SCRIPTS or c in "_^" or c == HAT for c in word):
         return True
@@ -257,7 +260,10 @@ def math(text: str) -> str:
         c = text[pos]
         if c in "_^":
             arg, pos = group(pos + 1)
-            out.append(f"{c}{{{arg}}}" if arg else (r"\_" if c == "_" else r"\hat{}"))
+            # a second script of the same kind (x_i_j) would stop TeX: it gets its own base
+            again = bool(out) and out[-1].startswith((f"{c}{{", f"{{}}{c}{{"))
+            script = f"{c}{{{arg}}}" if arg else (r"\_" if c == "_" else r"\hat{}")
+            out.append(("{}" if again and arg else "") + script)
             continue
         if c.isascii() and c.isalpha():
             end = pos
@@ -304,10 +310,11 @@ def _name(word: str) -> str:
     return rf"\mathit{{{word}}}"
 
 
-def prose(text: str, links: dict[str, str] | None = None) -> str:
+def prose(text: str, links: dict[str, str] | None = None, names=()) -> str:
     """Unicode prose as LaTeX text: its formulas in ``$...$``, everything else
     escaped; a word that is a key of ``links`` (a claim id) becomes
-    ``\\hyperref[<label>]{\\texttt{<id>}}``."""
+    ``\\hyperref[<label>]{\\texttt{<id>}}``; a word in ``names`` (the document's
+    name for the batch size, M) is mathematics wherever it stands."""
     links = links or {}
     words = []  # (head, body, tail, kind): kind "math" | "text" | "link" | "space"
     for part in re.split(r"( +)", text.replace("\n", " ")):
@@ -323,7 +330,7 @@ def prose(text: str, links: dict[str, str] | None = None) -> str:
             head, tail = body[: body.index(bare)], body[body.index(bare) + len(bare) :] + tail
             body = bare
             kind = "link" if bare in links else "code"
-        elif body and is_math_word(body):
+        elif body and (is_math_word(body) or body in names):
             kind = "math"
         else:
             kind = "text"

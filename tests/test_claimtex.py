@@ -29,3 +29,14 @@ def test_terms_for_breaking_a_long_side():
         r"- \mu",
         "+ g_{i}",
     ]
+
+
+def test_multi_letter_names_are_kept_apart_and_capital_greek_and_digits_print():
+    assert side_latex("dbeta*ddbeta") == r"\mathit{dbeta}\, \mathit{ddbeta}"
+    assert side_latex("ddgamma*xt[i]*r") == r"\mathit{ddgamma}\, \mathit{xt}_{i}\, r"
+    assert side_latex("gamma*rinvstd") == r"\gamma \,\mathit{rinvstd}"
+    assert side_latex("Sg*2") == r"\mathit{Sg} \cdot 2"  # no space before an operator
+    assert side_latex("D(Phi1, dy1[i])") == (
+        r"\frac{\mathrm{d} \Phi_{1}}{\mathrm{d} \,\mathit{dy}_{1,i}}"  # d dy, not ddy
+    )
+    assert name_latex("Phi") == r"\Phi" and name_latex("L1") == "L_{1}"
