@@ -294,9 +294,12 @@ def split_top_level(latex: str, sep: str = "=") -> list[str]:
 
 
 def document_display(latex: str) -> TeX:
-    """A document's own statement; a chain gets one line per ``=``."""
+    """A document's own statement; a chain gets one line per ``=``.  Two
+    equations set side by side (``a = b, \\qquad c = d``) are not a chain:
+    splitting them at every ``=`` would put c on a's line and d under b."""
     pieces = split_top_level(latex.strip())
-    if len(pieces) <= 2 or any(not p for p in pieces):
+    side_by_side = any(r"\qquad" in p for p in pieces[1:-1])
+    if len(pieces) <= 2 or any(not p for p in pieces) or side_by_side:
         return display([latex.strip()])
     first = f"{pieces[0]} &= {pieces[1]}"
     rest = [f"&= {p}" for p in pieces[2:]]
@@ -659,9 +662,13 @@ def _graph(claims: list[ClaimView], document: Document) -> dict:
     columns = max((p.layer for p in placed), default=0) + 1
     rows = max((p.row for p in placed), default=0) + 1
     dx = min(GRAPH_MAX_DX_CM, GRAPH_WIDTH_CM / max(columns - 1, 1))
+    # Rows far enough apart for the tallest box (an id of four short lines
+    # overlapped its neighbours at a fixed spacing).
+    tallest = max((len(_short_lines(p.id)) for p in placed), default=1)
+    dy = max(GRAPH_DY_CM, GRAPH_LINE_CM * tallest + GRAPH_GAP_CM)
     nodes = []
     for p in placed:
-        y = -(p.row - (sum(1 for q in placed if q.layer == p.layer) - 1) / 2) * GRAPH_DY_CM
+        y = -(p.row - (sum(1 for q in placed if q.layer == p.layer) - 1) / 2) * dy
         nodes.append(
             GraphNode(
                 id=p.id,
@@ -698,6 +705,9 @@ def _short_lines(claim_id: str, width: int = 11) -> list[str]:
 GRAPH_WIDTH_CM = 13.5
 GRAPH_MAX_DX_CM = 3.2
 GRAPH_DY_CM = 0.9
+# A line of a box's text (\scriptsize) and the space between two boxes.
+GRAPH_LINE_CM = 0.3
+GRAPH_GAP_CM = 0.35
 GRAPH_NODE_CM = 2.0
 
 

@@ -461,3 +461,18 @@ def test_multi_letter_names_are_kept_apart():
     # a name with a subscript of its own takes its index beside it, not as a double subscript
     assert report.tex(sp.IndexedBase("y1")[sp.Symbol("i")]) == "y_{1,i}"
     assert report.tex(sp.Symbol("Phi1")) == r"\Phi_{1}"
+
+
+def test_two_equations_side_by_side_are_not_a_chain():
+    assert report.document_display(r"a = b, \qquad c = d") == (r"\fitmath{a = b, \qquad c = d}")
+    assert report.document_display("a = b = c") == (
+        r"\fitmath{\begin{aligned}a &= b \\ &= c\end{aligned}}"
+    )
+
+
+def test_the_argument_s_rows_make_room_for_the_tallest_box(seed_result):
+    tex = report.render_report(seed_result)
+    ys = sorted({float(y) for y in re.findall(r"at \([0-9.]+,(-?[0-9.]+)\)", tex)})
+    tallest = max(len(report._short_lines(c.id)) for c in seed_result.document.claims)
+    gap = min(b - a for a, b in zip(ys, ys[1:], strict=False))
+    assert gap >= report.GRAPH_LINE_CM * tallest + report.GRAPH_GAP_CM - 0.01
