@@ -472,7 +472,10 @@ def test_two_equations_side_by_side_are_not_a_chain():
 
 def test_the_argument_s_rows_make_room_for_the_tallest_box(seed_result):
     tex = report.render_report(seed_result)
-    ys = sorted({float(y) for y in re.findall(r"at \([0-9.]+,(-?[0-9.]+)\)", tex)})
+    columns: dict[str, list[float]] = {}
+    for x, y in re.findall(r"at \(([0-9.]+),(-?[0-9.]+)\)", tex):
+        columns.setdefault(x, []).append(float(y))
+    ordered = [sorted(ys) for ys in columns.values()]
+    gaps = [b - a for ys in ordered for a, b in zip(ys, ys[1:], strict=False)]
     tallest = max(len(report._short_lines(c.id)) for c in seed_result.document.claims)
-    gap = min(b - a for a, b in zip(ys, ys[1:], strict=False))
-    assert gap >= report.GRAPH_LINE_CM * tallest + report.GRAPH_GAP_CM - 0.01
+    assert gaps and min(gaps) >= report.GRAPH_LINE_CM * tallest + report.GRAPH_GAP_CM - 0.01
