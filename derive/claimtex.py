@@ -299,22 +299,39 @@ def side_latex(text: str, size: str = "n") -> str:
     return separate_names(ClaimPrinter().doprint(to_display(text, size)))
 
 
+# A term longer than this many characters of LaTeX (about a line) that is a
+# factor times a bracketed sum is broken inside its bracket too: unbroken, a
+# side of gI-derived was scaled to half size.
+LONG_TERM = 160
+
+
 def terms(text: str, size: str = "n") -> list[str]:
     """A side's top-level terms as LaTeX, each with its sign ("x", "- y", "+ z"),
-    for breaking a long side between terms."""
-    e = to_display(text, size)
+    for breaking a long side between terms; a long term c·(a + b) is broken
+    between the terms of its bracket."""
+    return [separate_names(t) for t in _term_lines(to_display(text, size), ClaimPrinter())]
+
+
+def _term_lines(e, printer: ClaimPrinter) -> list[str]:
     parts = []
     while isinstance(e, Plus):
         parts.append(e.args[1])
         e = e.args[0]
     parts.append(e)
-    printer = ClaimPrinter()
     out = []
     for k, t in enumerate(reversed(parts)):
-        if isinstance(t, Neg):
-            out.append(f"- {printer._wrap(t.args[0], _ADD)}")
-        elif k == 0:
-            out.append(printer._print(t))
+        sign, body = ("- ", t.args[0]) if isinstance(t, Neg) else ("" if k == 0 else "+ ", t)
+        printed = printer._wrap(body, _ADD if sign == "- " else _NEG) if sign else printer._print(t)
+        if (
+            len(printed) > LONG_TERM
+            and isinstance(body, Product)
+            and isinstance(body.args[1], Plus)
+        ):
+            head = printer._wrap(body.args[0], _ADD)
+            inner = _term_lines(body.args[1], printer)
+            inner[0] = rf"{sign}{head} \biggl({inner[0]}"
+            inner[-1] = rf"{inner[-1]}\biggr)"
+            out += inner
         else:
-            out.append(f"+ {printer._wrap(t, _NEG)}")
-    return [separate_names(t) for t in out]
+            out.append(sign + printed)
+    return out

@@ -249,7 +249,9 @@ def math_lines(e, budget: float = LINE_UNITS) -> list[str]:
     if len(inner) == 1:
         (body,) = inner
         outside = sp.Mul(*[f for f in sp.Mul.make_args(num) if f is not body]) / den
-        lines = _lines(_terms(body), budget - 4, names)
+        # the factor in front shares the first line: leave room for it (a wide
+        # fraction in front pushed a normal form of bn_paper to 74% size)
+        lines = _lines(_terms(body), budget - 4 - min(_width(outside), budget / 2), names)
         head = "" if outside == 1 else ("-" if outside == -1 else tex(outside, names))
         lines[0] = rf"{head}\biggl({lines[0]}"
         lines[-1] = rf"{lines[-1]}\biggr)"
@@ -296,10 +298,13 @@ def split_top_level(latex: str, sep: str = "=") -> list[str]:
 def document_display(latex: str) -> TeX:
     """A document's own statement; a chain gets one line per ``=``.  Two
     equations set side by side (``a = b, \\qquad c = d``) are not a chain:
-    splitting them at every ``=`` would put c on a's line and d under b."""
+    each gets its own line (split at every ``=``, c would sit on a's line)."""
     pieces = split_top_level(latex.strip())
-    side_by_side = any(r"\qquad" in p for p in pieces[1:-1])
-    if len(pieces) <= 2 or any(not p for p in pieces) or side_by_side:
+    if any(r"\qquad" in p for p in pieces[1:-1]):
+        equations = [e.strip() for e in latex.split(r"\qquad") if e.strip()]
+        body = r" \\ ".join(equations)
+        return TeX(rf"\fitmath{{\begin{{gathered}}{body}\end{{gathered}}}}")
+    if len(pieces) <= 2 or any(not p for p in pieces):
         return display([latex.strip()])
     first = f"{pieces[0]} &= {pieces[1]}"
     rest = [f"&= {p}" for p in pieces[2:]]
@@ -938,8 +943,9 @@ def build_pdfs(
     the PDF beside its source (atomically); returns the PDFs' paths.
 
     Raises ReportBuildError when latexmk is missing, a file does not compile
-    (with the log's first errors), the build runs past timeout_s, or the log
-    still asks for a rerun."""
+    (with the log's first errors), the build runs past timeout_s, the log
+    still asks for a rerun, or it names a problem (log_problems: a formula
+    scaled below MIN_SCALE, a line overfull by more than OVERFULL_LIMIT_PT)."""
     if not latexmk_available():
         raise ReportBuildError(
             "latexmk and pdflatex are needed to build the PDF reports; on Debian/Ubuntu: "
@@ -975,6 +981,11 @@ def build_pdfs(
             raise ReportBuildError(
                 f"{tex}: the log still says {rerun.group(0)!r} after latexmk; see {log_path}"
             )
+        # A formula scaled below MIN_SCALE or a line far into the margin is as
+        # much a failure as an error: every report is checked, not one sample.
+        problems = log_problems(read_log(log_path))
+        if problems:
+            raise ReportBuildError(f"{tex}: see {log_path}\n" + "\n".join(problems[:5]))
         target = tex.with_suffix(".pdf")
         copy_atomic(pdf, target)
         out.append(target)

@@ -40,3 +40,11 @@ def test_multi_letter_names_are_kept_apart_and_capital_greek_and_digits_print():
         r"\frac{\mathrm{d} \Phi_{1}}{\mathrm{d} \,\mathit{dy}_{1,i}}"  # d dy, not ddy
     )
     assert name_latex("Phi") == r"\Phi" and name_latex("L1") == "L_{1}"
+
+
+def test_a_long_term_times_a_bracket_is_broken_inside_the_bracket():
+    inner = " + ".join(f"sum(dy[k]*x[k]*x{q}, k)" for q in range(6))
+    lines = terms(f"gamma/n*({inner}) + beta")
+    assert len(lines) == 7 and lines[0].startswith(r"\frac{\gamma}{n} \biggl(")
+    assert lines[5].endswith(r"\biggr)") and lines[6] == r"+ \beta"
+    assert terms("gamma*(x[i] + mu)") == [r"\gamma \left(x_{i} + \mu\right)"]  # short: whole

@@ -464,7 +464,9 @@ def test_multi_letter_names_are_kept_apart():
 
 
 def test_two_equations_side_by_side_are_not_a_chain():
-    assert report.document_display(r"a = b, \qquad c = d") == (r"\fitmath{a = b, \qquad c = d}")
+    assert report.document_display(r"a = b, \qquad c = d") == (
+        r"\fitmath{\begin{gathered}a = b, \\ c = d\end{gathered}}"
+    )
     assert report.document_display("a = b = c") == (
         r"\fitmath{\begin{aligned}a &= b \\ &= c\end{aligned}}"
     )
@@ -479,3 +481,14 @@ def test_the_argument_s_rows_make_room_for_the_tallest_box(seed_result):
     gaps = [b - a for ys in ordered for a, b in zip(ys, ys[1:], strict=False)]
     tallest = max(len(report._short_lines(c.id)) for c in seed_result.document.claims)
     assert gaps and min(gaps) >= report.GRAPH_LINE_CM * tallest + report.GRAPH_GAP_CM - 0.01
+
+
+def test_a_formula_scaled_below_the_readable_limit_fails_the_build(tmp_path):
+    need_latexmk()
+    small = tmp_path / "small.tex"
+    small.write_text(
+        "\\documentclass{article}\\begin{document}x"
+        "\\typeout{derive-scaled: 500.0pt to 300.0pt}\\end{document}\n"
+    )
+    with pytest.raises(report.ReportBuildError, match="scaled below"):
+        report.build_pdfs([small], tmp_path / "_build")
