@@ -91,7 +91,7 @@ SCRIPTS = {"²": "2", "³": "3", "ᵀ": r"\top"}
 HAT = "\u0302"
 OPERATORS = frozenset("=+−/·×≠≤≥→<>≈")
 # Names set upright in a formula: abbreviations, not products of variables.
-UPRIGHT = frozenset({"LHS", "RHS", "var", "Var", "sqrt", "exp", "log", "const"})
+UPRIGHT = frozenset({"LHS", "RHS", "var", "Var", "sqrt", "exp", "log", "const", "sum"})
 # Characters that are plain in a formula as they are.
 _PLAIN = set("0123456789()[],.;:!'|-")
 _MATH_ESCAPES = {
@@ -226,8 +226,10 @@ def _peel(word: str) -> tuple[str, str]:
     return word, tail
 
 
-def math(text: str) -> str:
-    """The LaTeX (math mode) of a formula written in Unicode."""
+def math(text: str, names: dict[str, str] | None = None) -> str:
+    """The LaTeX (math mode) of a formula written in Unicode; a run of letters
+    that is a key of ``names`` is printed as its value."""
+    names = names or {}
     # Composed, so that ≠ stays one character; a letter with a precomposed hat
     # (ĝ) is split back into letter and hat.
     text = "".join(
@@ -246,7 +248,7 @@ def math(text: str) -> str:
                 if depth == 0:
                     break
                 end += 1
-            return math(text[start + 1 : end]), end + 1
+            return math(text[start + 1 : end], names), end + 1
         end = start
         while end < len(text) and (
             (text[end].isascii() and text[end].isalnum()) or text[end] in GREEK or text[end] == HAT
@@ -254,7 +256,7 @@ def math(text: str) -> str:
             end += 1
         if end == start:
             return "", start
-        return math(text[start:end]), end
+        return math(text[start:end], names), end
 
     while pos < len(text):
         c = text[pos]
@@ -277,7 +279,8 @@ def math(text: str) -> str:
                 out.append(rf"\hat{{{hatted}}}")
                 pos = end + 1
                 continue
-            out.append(_name(text[pos:end]))
+            run = text[pos:end]
+            out.append(names[run] if run in names else _name(run))
             pos = end
             continue
         if c in GREEK:
@@ -310,12 +313,17 @@ def _name(word: str) -> str:
     return rf"\mathit{{{word}}}"
 
 
-def prose(text: str, links: dict[str, str] | None = None, names=()) -> str:
+def prose(
+    text: str, links: dict[str, str] | None = None, names: dict[str, str] | None = None
+) -> str:
     """Unicode prose as LaTeX text: its formulas in ``$...$``, everything else
     escaped; a word that is a key of ``links`` (a claim id) becomes
-    ``\\hyperref[<label>]{\\texttt{<id>}}``; a word in ``names`` (the document's
-    name for the batch size, M) is mathematics wherever it stands."""
+    ``\\hyperref[<label>]{\\texttt{<id>}}``; a word that is a key of ``names``
+    (a name the document's model declares: gamma, dy, its size M) is
+    mathematics wherever it stands, printed as its value (the claims' LaTeX
+    for it, so that a title's gamma is the formulas' γ)."""
     links = links or {}
+    names = names or {}
     words = []  # (head, body, tail, kind): kind "math" | "text" | "link" | "space"
     for part in re.split(r"( +)", text.replace("\n", " ")):
         if not part:
@@ -352,7 +360,7 @@ def prose(text: str, links: dict[str, str] | None = None, names=()) -> str:
 
     def flush():
         if formula:
-            out.append(f"${math(''.join(formula).strip())}$")
+            out.append(f"${math(''.join(formula).strip(), names)}$")
             formula.clear()
 
     for k, (head, body, tail, kind) in enumerate(words):

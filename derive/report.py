@@ -216,12 +216,13 @@ def _terms(e) -> list[tuple[str, sp.Expr]]:
     return out
 
 
-def _lines(terms, budget: float, names: dict) -> list[str]:
-    """Greedy line filling: LaTeX of the terms, broken into lines of the budget."""
+def _lines(terms, budget: float, names: dict, first: float | None = None) -> list[str]:
+    """Greedy line filling: LaTeX of the terms, broken into lines of the budget
+    (the first line: of ``first``, when something stands in front of it)."""
     lines, current, used = [], [], 0.0
     for k, (sign, t) in enumerate(terms):
         w = _width(t) + 2.2
-        if current and used + w > budget:
+        if current and used + w > (budget if lines or first is None else first):
             lines.append(" ".join(current))
             current, used = [], 0.0
         text = tex(t, names)
@@ -251,7 +252,8 @@ def math_lines(e, budget: float = LINE_UNITS) -> list[str]:
         outside = sp.Mul(*[f for f in sp.Mul.make_args(num) if f is not body]) / den
         # the factor in front shares the first line: leave room for it (a wide
         # fraction in front pushed a normal form of bn_paper to 74% size)
-        lines = _lines(_terms(body), budget - 4 - min(_width(outside), budget / 2), names)
+        first = budget - 4 - min(_width(outside), budget / 2)
+        lines = _lines(_terms(body), budget - 4, names, first)
         head = "" if outside == 1 else ("-" if outside == -1 else tex(outside, names))
         lines[0] = rf"{head}\biggl({lines[0]}"
         lines[-1] = rf"{lines[-1]}\biggr)"
@@ -503,7 +505,8 @@ def _proof_views(claim: Claim, proofs, size: str = "n") -> tuple[ProofView, ...]
         proved = bool(getattr(proof, "proved", False))
         residual = getattr(inner, "residual", None)
         reason = getattr(proof, "reason", "")
-        rules = _rule_summary(steps) or reason or "no rule applies"
+        # proved with no rule: the two sides were the same expression already
+        rules = _rule_summary(steps) or reason or ("" if proved else "no rule applies")
         out.append(
             ProofView(
                 heading=heading,
@@ -547,6 +550,7 @@ class ClaimView:
 def _claim_view(document: Document, result: ClaimResult, used_by, all_n, links) -> ClaimView:
     claim = result.claim
     size = document.size
+    names = prose_names(document)
     cases = []
     for position, case in enumerate(claim.cases):
         steps = _step_views(result, position, size)
@@ -578,7 +582,7 @@ def _claim_view(document: Document, result: ClaimResult, used_by, all_n, links) 
     return ClaimView(
         id=claim.id,
         label=label(claim.id),
-        title=TeX(prose(claim.title, names=(size,))),
+        title=TeX(prose(claim.title, names=names)),
         status=status,
         status_word=STATUS_WORDS[status],
         origin=claim.origin,
@@ -598,10 +602,20 @@ def _claim_view(document: Document, result: ClaimResult, used_by, all_n, links) 
         cases=tuple(cases),
         uses=tuple((u, label(u)) for u in claim.uses),
         used_by=tuple((u, label(u)) for u in used_by),
-        note=TeX(prose(claim.note, links, (size,))),
+        note=TeX(prose(claim.note, links, names)),
         failure=failure,
         proofs=_proof_views(claim, result.proofs, size),
     )
+
+
+def prose_names(document: Document) -> dict[str, str]:
+    """The names the document's model declares (its size, inputs and nodes),
+    each with the LaTeX the formulas print it as: in titles and notes, too,
+    gamma is γ and dbeta is the formulas' dbeta, one notation throughout."""
+    spec = document.model_for(1).spec
+    words = [spec.size, *spec.vectors, *spec.scalars, *spec.nonnegative]
+    words += [node.name for node in spec.nodes]
+    return {w: name_latex(w) for w in words}
 
 
 def _setting(document: Document) -> list[tuple[TeX, TeX]]:
@@ -772,7 +786,7 @@ def render_report(result: DocumentResult, *, extras: dict | None = None) -> str:
     derivation = _derivation_view(extras.get("derivation"))
     if derivation and derivation["claim"] not in {c.id for c in claims}:
         derivation["claim"] = None
-    names = (document.size,)  # the size is mathematics in prose: "over M values"
+    names = prose_names(document)
     references = [TeX(prose(document.citation, names=names))] if document.citation else []
     references += [TeX(prose(r, names=names)) for r in document.references]
     template = latex_environment().get_template("report.tex.j2")

@@ -46,4 +46,7 @@ def test_a_formula_with_two_subscripts_is_mathematics_and_never_a_double_subscri
 
 
 def test_names_given_are_mathematics_anywhere():
-    assert prose("over M values", names=("M",)) == "over $M$ values"
+    assert prose("over M values", names={"M": "M"}) == "over $M$ values"
+    assert prose("gamma times dy.", names={"gamma": r"\gamma", "dy": r"\mathit{dy}"}) == (
+        r"$\gamma$ times $\mathit{dy}$."
+    )
