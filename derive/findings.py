@@ -71,7 +71,15 @@ def _ids(results) -> str:
 _LETTERS = {"xhat": "x̂", "sigma": "σ", "mu": "μ", "eps": "ε", "gamma": "γ", "beta": "β"}
 
 
+# A message that quotes a whole expression in SymPy's syntax ('gamma*(x_i -
+# sum(x_m, m)/n)/sqrt(...)' divides by zero) printed code in the findings box:
+# the expression is named, not quoted.
+_QUOTED_EXPRESSION = re.compile(r"'[^']*[*/(][^']*'")
+
+
 def _lettered(message: str) -> str:
+    message = _QUOTED_EXPRESSION.sub("a side", message)
+
     def one(m):
         name, index = m.group(1), m.group(2)
         letter = _LETTERS.get(name, name)

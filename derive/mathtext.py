@@ -338,7 +338,7 @@ def prose(
             head, tail = body[: body.index(bare)], body[body.index(bare) + len(bare) :] + tail
             body = bare
             kind = "link" if bare in links else "code"
-        elif body and (is_math_word(body) or body in names):
+        elif body and (is_math_word(body) or body.strip("()[]") in names):
             kind = "math"
         else:
             kind = "text"
