@@ -28,7 +28,7 @@ import sympy as sp
 from sympy.printing.latex import LatexPrinter
 
 from .language import read
-from .mathtext import GREEK, UPRIGHT
+from .mathtext import GREEK, UPRIGHT, separate_names
 
 _GREEK_NAMES = {
     "alpha",
@@ -93,21 +93,6 @@ def indexed_latex(name: str, index: str) -> str:
         if "{" not in sub:
             return f"{head}_{{{sub[:-1]},{index}}}"
     return f"{base}_{{{index}}}"
-
-
-# A multi-letter name set next to another factor with only a space between them
-# (TeX ignores it): "\\mathit{dbeta} \\mathit{ddbeta}" reads as one word, dbetaddbeta.
-# The junction is a name of two letters or more in \\mathit or \\mathrm (not the
-# differential's upright d), with its scripts, on either side.
-_NAME = r"\\math(?:it|rm)\{[A-Za-z0-9]{2,}\}(?:[_^](?:\{(?:[^{}]|\{[^{}]*\})*\}|[A-Za-z0-9]))*"
-_AFTER_NAME = re.compile(rf"({_NAME}) (?=[A-Za-z0-9]|\\(?!cdot|times|right|end|\\|,))")
-_BEFORE_NAME = re.compile(r"(?<=[A-Za-z0-9}]) (?=\\math(?:it|rm)\{[A-Za-z0-9]{2})")
-
-
-def separate_names(latex: str) -> str:
-    """Factors that are multi-letter names kept apart by a thin space, so that a
-    product of dbeta and ddbeta prints as dbeta ddbeta, never dbetaddbeta."""
-    return _BEFORE_NAME.sub(r" \\,", _AFTER_NAME.sub(r"\1\\, ", latex))
 
 
 class _Display(sp.Expr):

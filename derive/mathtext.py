@@ -313,6 +313,21 @@ def _name(word: str) -> str:
     return rf"\mathit{{{word}}}"
 
 
+# A multi-letter name set next to another factor with only a space between them
+# (TeX ignores it): "\\mathit{dbeta} \\mathit{ddbeta}" reads as one word, dbetaddbeta.
+# The junction is a name of two letters or more in \\mathit or \\mathrm (not the
+# differential's upright d), with its scripts, on either side.
+_NAME = r"\\math(?:it|rm)\{[A-Za-z0-9]{2,}\}(?:[_^](?:\{(?:[^{}]|\{[^{}]*\})*\}|[A-Za-z0-9]))*"
+_AFTER_NAME = re.compile(rf"({_NAME}) (?=[A-Za-z0-9]|\\(?!cdot|times|right|end|\\|,))")
+_BEFORE_NAME = re.compile(r"(?<=[A-Za-z0-9}]) (?=\\math(?:it|rm)\{[A-Za-z0-9]{2})")
+
+
+def separate_names(latex: str) -> str:
+    """Factors that are multi-letter names kept apart by a thin space, so that a
+    product of dbeta and ddbeta prints as dbeta ddbeta, never dbetaddbeta."""
+    return _BEFORE_NAME.sub(r" \\,", _AFTER_NAME.sub(r"\1\\, ", latex))
+
+
 def prose(
     text: str, links: dict[str, str] | None = None, names: dict[str, str] | None = None
 ) -> str:
@@ -360,7 +375,7 @@ def prose(
 
     def flush():
         if formula:
-            out.append(f"${math(''.join(formula).strip(), names)}$")
+            out.append(f"${separate_names(math(''.join(formula).strip(), names))}$")
             formula.clear()
 
     for k, (head, body, tail, kind) in enumerate(words):

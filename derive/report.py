@@ -35,7 +35,7 @@ import sympy as sp
 from .alln import normal_forms
 from .argument import layout
 from .claims import Claim, Document
-from .claimtex import indexed_latex, name_latex, separate_names, side_latex
+from .claimtex import indexed_latex, name_latex, side_latex
 from .claimtex import terms as side_terms
 from .derivation import COEFFICIENT_TEX
 from .files import copy_atomic, describe_os_error, write_if_changed
@@ -43,7 +43,7 @@ from .findings import STATUS_WORDS, STATUSES, by_position, claim_status, finding
 from .language import N_SYMBOL, LanguageError, index_symbol
 from .latexsafe import comment_text
 from .limits import LATEXMK_TIMEOUT_S, PDF_SOURCE_DATE_EPOCH
-from .mathtext import escape_tex, prose
+from .mathtext import escape_tex, prose, separate_names
 from .model import ModelError
 from .paths import output_path
 from .results import (

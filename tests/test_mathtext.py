@@ -50,3 +50,8 @@ def test_names_given_are_mathematics_anywhere():
     assert prose("gamma times dy.", names={"gamma": r"\gamma", "dy": r"\mathit{dy}"}) == (
         r"$\gamma$ times $\mathit{dy}$."
     )
+
+
+def test_names_in_a_formula_of_prose_are_kept_apart():
+    names = {"ddgamma": r"\mathit{ddgamma}", "xt": r"\mathit{xt}", "r": "r"}
+    assert prose("ddgamma xt r", names=names) == r"$\mathit{ddgamma}\, \mathit{xt}\, r$"
