@@ -112,6 +112,11 @@ class Document:
     spec: specs.ModelSpec | None = None
     emit: emits.EmitSpec | None = None  # the [emit] table: what codegen writes from this file
 
+    @property
+    def size(self) -> str:
+        """The document's name for the batch size (n unless its model says)."""
+        return self.spec.size if self.spec is not None else "n"
+
     def model_for(self, n) -> Model:
         spec = self.spec if self.spec is not None else specs.preset(self.model, self.eps)
         return model_for(spec, n)

@@ -22,12 +22,13 @@ print in italic (``dy``).
 from __future__ import annotations
 
 import ast
+import re
 
 import sympy as sp
 from sympy.printing.latex import LatexPrinter
 
 from .language import read
-from .mathtext import GREEK, UPRIGHT
+from .mathtext import GREEK, UPRIGHT, separate_names
 
 _GREEK_NAMES = {
     "alpha",
@@ -51,19 +52,24 @@ _GREEK_NAMES = {
     "psi",
     "omega",
 }
-assert {rf"\{g}" for g in _GREEK_NAMES} <= set(GREEK.values())  # one list of letters
+_CAPITAL_GREEK = {"Gamma", "Delta", "Lambda", "Pi", "Phi", "Omega"}
+assert {rf"\{g}" for g in _GREEK_NAMES | _CAPITAL_GREEK} <= set(GREEK.values())  # one list
 
 
 def name_latex(name: str) -> str:
     """The mathematical letter of a declared name: mu -> \\mu, xhat -> \\hat{x},
-    gamma_c -> \\gamma_{c}, dy -> \\mathit{dy}."""
+    gamma_c -> \\gamma_{c}, dy -> \\mathit{dy}, Phi1 -> \\Phi_{1} (trailing digits are a
+    subscript, as SymPy prints them)."""
     base, _, sub = name.partition("_")
+    digits = re.search(r"(?<=[A-Za-z])[0-9]+\Z", base)
+    if digits and not sub:
+        base, sub = base[: digits.start()], digits.group(0)
     hat = base.endswith("hat") and len(base) > 3
     if hat:
         base = base[:-3]
     if base == "eps":
         out = r"\varepsilon"
-    elif base in _GREEK_NAMES:
+    elif base in _GREEK_NAMES or base in _CAPITAL_GREEK:
         out = "\\" + base
     elif len(base) == 1:
         out = base
@@ -74,8 +80,19 @@ def name_latex(name: str) -> str:
     if hat:
         out = rf"\hat{{{out}}}"
     if sub:
-        out += f"_{{{name_latex(sub)}}}"
+        out += f"_{{{sub if sub.isdigit() else name_latex(sub)}}}"
     return out
+
+
+def indexed_latex(name: str, index: str) -> str:
+    """name[index]: y[i] -> y_{i}; a name with a subscript of its own takes the
+    index beside it (y1[i] -> y_{1,i}), since y_{1}_{i} is a double subscript."""
+    base = name_latex(name)
+    if base.endswith("}") and "_{" in base:
+        head, _, sub = base.rpartition("_{")
+        if "{" not in sub:
+            return f"{head}_{{{sub[:-1]},{index}}}"
+    return f"{base}_{{{index}}}"
 
 
 class _Display(sp.Expr):
@@ -202,8 +219,7 @@ class ClaimPrinter(LatexPrinter):
         return name_latex(e.name)
 
     def _print_Indexed(self, e):
-        idx = ",".join(self._print(i) for i in e.indices)
-        return f"{name_latex(str(e.base))}_{{{idx}}}"
+        return indexed_latex(str(e.base), ",".join(self._print(i) for i in e.indices))
 
     def _print_KroneckerDelta(self, e, exp=None):
         a, b = (self._print(i) for i in e.args)
@@ -265,25 +281,42 @@ class ClaimPrinter(LatexPrinter):
 
 def side_latex(text: str, size: str = "n") -> str:
     """One side of a claim as LaTeX, as written."""
-    return ClaimPrinter().doprint(to_display(text, size))
+    return separate_names(ClaimPrinter().doprint(to_display(text, size)))
+
+
+# A term longer than this many characters of LaTeX (about a line) that is a
+# factor times a bracketed sum is broken inside its bracket too: unbroken, a
+# side of gI-derived was scaled to half size.
+LONG_TERM = 160
 
 
 def terms(text: str, size: str = "n") -> list[str]:
     """A side's top-level terms as LaTeX, each with its sign ("x", "- y", "+ z"),
-    for breaking a long side between terms."""
-    e = to_display(text, size)
+    for breaking a long side between terms; a long term c·(a + b) is broken
+    between the terms of its bracket."""
+    return [separate_names(t) for t in _term_lines(to_display(text, size), ClaimPrinter())]
+
+
+def _term_lines(e, printer: ClaimPrinter) -> list[str]:
     parts = []
     while isinstance(e, Plus):
         parts.append(e.args[1])
         e = e.args[0]
     parts.append(e)
-    printer = ClaimPrinter()
     out = []
     for k, t in enumerate(reversed(parts)):
-        if isinstance(t, Neg):
-            out.append(f"- {printer._wrap(t.args[0], _ADD)}")
-        elif k == 0:
-            out.append(printer._print(t))
+        sign, body = ("- ", t.args[0]) if isinstance(t, Neg) else ("" if k == 0 else "+ ", t)
+        printed = printer._wrap(body, _ADD if sign == "- " else _NEG) if sign else printer._print(t)
+        if (
+            len(printed) > LONG_TERM
+            and isinstance(body, Product)
+            and isinstance(body.args[1], Plus)
+        ):
+            head = printer._wrap(body.args[0], _ADD)
+            inner = _term_lines(body.args[1], printer)
+            inner[0] = rf"{sign}{head} \biggl({inner[0]}"
+            inner[-1] = rf"{inner[-1]}\biggr)"
+            out += inner
         else:
-            out.append(f"+ {printer._wrap(t, _NEG)}")
+            out.append(sign + printed)
     return out

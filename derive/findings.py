@@ -71,7 +71,15 @@ def _ids(results) -> str:
 _LETTERS = {"xhat": "x̂", "sigma": "σ", "mu": "μ", "eps": "ε", "gamma": "γ", "beta": "β"}
 
 
+# A message that quotes a whole expression in SymPy's syntax ('gamma*(x_i -
+# sum(x_m, m)/n)/sqrt(...)' divides by zero) printed code in the findings box:
+# the expression is named, not quoted.
+_QUOTED_EXPRESSION = re.compile(r"'[^']*[*/(][^']*'")
+
+
 def _lettered(message: str) -> str:
+    message = _QUOTED_EXPRESSION.sub("a side", message)
+
     def one(m):
         name, index = m.group(1), m.group(2)
         letter = _LETTERS.get(name, name)
@@ -85,19 +93,47 @@ def _minus(value: str) -> str:
     return value.replace("-", "−")
 
 
-def counterexample_text(step) -> str:
-    """Where one step fails, in a sentence (the point, then both sides' values)."""
+def by_position(claim, steps) -> list[list]:
+    """A claim's step verdicts (or proofs) split by case position.
+
+    Verdicts and proofs name their case by its label, and two cases may share
+    one (two "all i" cases of one claim): grouped by label, their verdicts
+    would merge.  Each case contributes its steps in order, numbered from 1,
+    and cases with one label have the same indices, so at one n either all of
+    them have steps or none has: a step numbered no higher than the one before
+    it, or under another label, starts the next case."""
+    out: list[list] = [[] for _ in claim.cases]
+    pos, last = 0, 0
+    for s in steps:
+        if not hasattr(s, "case"):  # a bare proof, not tied to a case
+            continue
+        while pos < len(claim.cases) and (
+            claim.cases[pos].label != s.case or s.step <= last or s.step > claim.cases[pos].steps
+        ):
+            pos, last = pos + 1, 0
+        if pos == len(claim.cases):
+            break
+        out[pos].append(s)
+        last = s.step
+    return out
+
+
+def counterexample_text(step, size: str = "n") -> str:
+    """Where one step fails, in a sentence (the point, then both sides' values);
+    ``size`` is the document's name for n."""
     cx = step.counterexample
-    at = [f"n = {cx.n}", *(f"{k} = {v}" for k, v in cx.indices)]
+    at = [f"{size} = {cx.n}", *(f"{k} = {v}" for k, v in cx.indices)]
     point = ", ".join(f"{k} = {_minus(v)}" for k, v in cx.point)
     nodes = ", ".join(f"{k} ≈ {_minus(v)}" for k, v in cx.nodes)
     where = ", ".join(at) + (f", at {point}" if point else "") + (f" ({nodes})" if nodes else "")
     return f"{where}, the left side is {_minus(cx.lhs)} and the right side is {_minus(cx.rhs)}"
 
 
-def _where(result: ClaimResult, step) -> str:
+def _where(result: ClaimResult, verdict, step) -> str:
     claim = result.claim
-    what = f"case {step.case}, " if claim.kind == "cases" else ""
+    # Cases are numbered: two cases of a claim may share a label ("all i").
+    position = next(p for p, steps in enumerate(by_position(claim, verdict.steps)) if step in steps)
+    what = f"case {position + 1}, " if claim.kind == "cases" else ""
     return what + (f"step {step.step}" if claim.cases[0].steps > 1 else "the equation")
 
 
@@ -105,6 +141,7 @@ def findings(document_result: DocumentResult) -> list[Finding]:
     """The findings of one document, most important first."""
     results = list(document_result.claims)
     all_n = document_result.all_n
+    n = document_result.document.size
     by_status: dict[str, list[ClaimResult]] = {s: [] for s in STATUSES}
     for r in results:
         by_status[claim_status(r, all_n)].append(r)
@@ -113,9 +150,10 @@ def findings(document_result: DocumentResult) -> list[Finding]:
     for r in by_status[FAILS]:
         bad = r.first_failure
         step = bad.first_failure
-        text = f"{r.claim.id}: {r.claim.title}. It first fails at n = {bad.n}, {_where(r, step)}"
+        text = f"{r.claim.id}: {r.claim.title}. It first fails at {n} = {bad.n}, "
+        text += _where(r, bad, step)
         if step.counterexample is not None:
-            text += f": at {counterexample_text(step)}."
+            text += f": at {counterexample_text(step, n)}."
         else:
             text += "."
         out.append(Finding(FAILS, "Fails", text))
@@ -124,18 +162,19 @@ def findings(document_result: DocumentResult) -> list[Finding]:
         reasons = sorted({v.reason for r in rows for v in r.verdicts if v.reason})
         text = f"{_ids(rows)}: neither shown equal nor separated by a point"
         if all(r.status == HOLDS for r in rows):
-            text = f"{_ids(rows)}: they hold for every n checked, but no proof for all n was found"
+            text = f"{_ids(rows)}: they hold for every {n} checked, but no proof for all {n}"
+            text += " was found"
         text += (": " + "; ".join(reasons) + ".") if reasons else "."
         out.append(Finding(UNDECIDED, "Undecided", text))
     holding = [r for r in results if claim_status(r, all_n) not in (FAILS, UNDECIDED)]
     checked = sorted({v.n for r in results for v in r.verdicts if v.status != NOT_APPLICABLE})
     if holding:
         proved = [r for r in holding if r.proved_all_n]
-        scope = f"at n = {_format_ns(checked)}"
+        scope = f"at {n} = {_format_ns(checked)}"
         if len(proved) == len(holding) and proved:
-            scope += " and proved for every n by the general-n prover"
+            scope += f" and proved for every {n} by the general-n prover"
         elif proved:
-            scope += f"; {len(proved)} of them are also proved for every n"
+            scope += f"; {len(proved)} of them are also proved for every {n}"
         lead = "All" if len(holding) == total else f"{len(holding)} of"
         out.append(
             Finding(
@@ -158,7 +197,7 @@ def findings(document_result: DocumentResult) -> list[Finding]:
     if by_status[VACUOUS]:
         rows = by_status[VACUOUS]
         text = (
-            f"{_ids(rows)}: both sides are identically 0 at every n checked, so "
+            f"{_ids(rows)}: both sides are identically 0 at every {n} checked, so "
             f"{'it says' if len(rows) == 1 else 'they say'} nothing about the functions "
             "in them, and using such a claim in place of the unsummed one drops its term."
         )
@@ -184,17 +223,18 @@ def findings(document_result: DocumentResult) -> list[Finding]:
 def domain_text(document_result: DocumentResult) -> str:
     """For which n the claims are checked and why the others are left out; ε or not."""
     document = document_result.document
+    n = document.size
     not_applicable: dict[int, str] = {}
     for r in document_result.claims:
         for v in r.verdicts:
             if v.status == NOT_APPLICABLE and v.n not in not_applicable:
                 not_applicable[v.n] = _lettered(v.reason)
     checked = [n for n in document_result.ns if n not in not_applicable]
-    text = f"n = {_format_ns(checked)} checked exactly"
+    text = f"{n} = {_format_ns(checked)} checked exactly"
     if document_result.all_n:
-        text += ", every n ≥ 1 by proof (where the claim is defined)"
+        text += f", every {n} ≥ 1 by proof (where the claim is defined)"
     text += "."
-    for n, reason in sorted(not_applicable.items()):
-        text += f" Not applicable at n = {n}: {reason}."
+    for at, reason in sorted(not_applicable.items()):
+        text += f" Not applicable at {n} = {at}: {reason}."
     text += " The model has ε ≥ 0." if document.eps else " The model has no ε."
     return text

@@ -91,7 +91,7 @@ SCRIPTS = {"²": "2", "³": "3", "ᵀ": r"\top"}
 HAT = "\u0302"
 OPERATORS = frozenset("=+−/·×≠≤≥→<>≈")
 # Names set upright in a formula: abbreviations, not products of variables.
-UPRIGHT = frozenset({"LHS", "RHS", "var", "Var", "sqrt", "exp", "log", "const"})
+UPRIGHT = frozenset({"LHS", "RHS", "var", "Var", "sqrt", "exp", "log", "const", "sum"})
 # Characters that are plain in a formula as they are.
 _PLAIN = set("0123456789()[],.;:!'|-")
 _MATH_ESCAPES = {
@@ -191,12 +191,15 @@ def escape_tex(text: str) -> str:
 # A program's name (batchnorm_forward): letters on both sides of an underscore,
 # more than two after it.  Text in typewriter type, not a subscript.
 _IDENTIFIER = re.compile(r"[A-Za-z]{2,}_[A-Za-z0-9_]{3,}\Z")
+# A word that starts with a name of two underscores or more (first_back_grad_input(gO,):
+# a program's, since in mathematics it would be a double subscript.  Only the
+# start counts: μ_B)/√(σ_B² is a formula with two subscripts, not a name.
+_PROGRAM_CALL = re.compile(r"[A-Za-z][A-Za-z0-9]*(_[A-Za-z0-9]+){2,}(\(|\Z)")
 
 
 def is_math_word(word: str) -> bool:
     """A word (punctuation peeled) that is mathematics on its own."""
-    # Two underscores would be a double subscript: always a program's name.
-    if _IDENTIFIER.match(word) or word.count("_") >= 2:
+    if _IDENTIFIER.match(word) or _PROGRAM_CALL.match(word.lstrip("(")):
         return False
     if any(c in GREEK or c in SYMBOLS or c in SCRIPTS or c in "_^" or c == HAT for c in word):
         return True
@@ -223,8 +226,10 @@ def _peel(word: str) -> tuple[str, str]:
     return word, tail
 
 
-def math(text: str) -> str:
-    """The LaTeX (math mode) of a formula written in Unicode."""
+def math(text: str, names: dict[str, str] | None = None) -> str:
+    """The LaTeX (math mode) of a formula written in Unicode; a run of letters
+    that is a key of ``names`` is printed as its value."""
+    names = names or {}
     # Composed, so that ≠ stays one character; a letter with a precomposed hat
     # (ĝ) is split back into letter and hat.
     text = "".join(
@@ -243,7 +248,7 @@ def math(text: str) -> str:
                 if depth == 0:
                     break
                 end += 1
-            return math(text[start + 1 : end]), end + 1
+            return math(text[start + 1 : end], names), end + 1
         end = start
         while end < len(text) and (
             (text[end].isascii() and text[end].isalnum()) or text[end] in GREEK or text[end] == HAT
@@ -251,13 +256,16 @@ def math(text: str) -> str:
             end += 1
         if end == start:
             return "", start
-        return math(text[start:end]), end
+        return math(text[start:end], names), end
 
     while pos < len(text):
         c = text[pos]
         if c in "_^":
             arg, pos = group(pos + 1)
-            out.append(f"{c}{{{arg}}}" if arg else (r"\_" if c == "_" else r"\hat{}"))
+            # a second script of the same kind (x_i_j) would stop TeX: it gets its own base
+            again = bool(out) and out[-1].startswith((f"{c}{{", f"{{}}{c}{{"))
+            script = f"{c}{{{arg}}}" if arg else (r"\_" if c == "_" else r"\hat{}")
+            out.append(("{}" if again and arg else "") + script)
             continue
         if c.isascii() and c.isalpha():
             end = pos
@@ -271,7 +279,8 @@ def math(text: str) -> str:
                 out.append(rf"\hat{{{hatted}}}")
                 pos = end + 1
                 continue
-            out.append(_name(text[pos:end]))
+            run = text[pos:end]
+            out.append(names[run] if run in names else _name(run))
             pos = end
             continue
         if c in GREEK:
@@ -304,11 +313,32 @@ def _name(word: str) -> str:
     return rf"\mathit{{{word}}}"
 
 
-def prose(text: str, links: dict[str, str] | None = None) -> str:
+# A multi-letter name set next to another factor with only a space between them
+# (TeX ignores it): "\\mathit{dbeta} \\mathit{ddbeta}" reads as one word, dbetaddbeta.
+# The junction is a name of two letters or more in \\mathit or \\mathrm (not the
+# differential's upright d), with its scripts, on either side.
+_NAME = r"\\math(?:it|rm)\{[A-Za-z0-9]{2,}\}(?:[_^](?:\{(?:[^{}]|\{[^{}]*\})*\}|[A-Za-z0-9]))*"
+_AFTER_NAME = re.compile(rf"({_NAME}) (?=[A-Za-z0-9]|\\(?!cdot|times|right|end|\\|,))")
+_BEFORE_NAME = re.compile(r"(?<=[A-Za-z0-9}]) (?=\\math(?:it|rm)\{[A-Za-z0-9]{2})")
+
+
+def separate_names(latex: str) -> str:
+    """Factors that are multi-letter names kept apart by a thin space, so that a
+    product of dbeta and ddbeta prints as dbeta ddbeta, never dbetaddbeta."""
+    return _BEFORE_NAME.sub(r" \\,", _AFTER_NAME.sub(r"\1\\, ", latex))
+
+
+def prose(
+    text: str, links: dict[str, str] | None = None, names: dict[str, str] | None = None
+) -> str:
     """Unicode prose as LaTeX text: its formulas in ``$...$``, everything else
     escaped; a word that is a key of ``links`` (a claim id) becomes
-    ``\\hyperref[<label>]{\\texttt{<id>}}``."""
+    ``\\hyperref[<label>]{\\texttt{<id>}}``; a word that is a key of ``names``
+    (a name the document's model declares: gamma, dy, its size M) is
+    mathematics wherever it stands, printed as its value (the claims' LaTeX
+    for it, so that a title's gamma is the formulas' γ)."""
     links = links or {}
+    names = names or {}
     words = []  # (head, body, tail, kind): kind "math" | "text" | "link" | "space"
     for part in re.split(r"( +)", text.replace("\n", " ")):
         if not part:
@@ -323,7 +353,7 @@ def prose(text: str, links: dict[str, str] | None = None) -> str:
             head, tail = body[: body.index(bare)], body[body.index(bare) + len(bare) :] + tail
             body = bare
             kind = "link" if bare in links else "code"
-        elif body and is_math_word(body):
+        elif body and (is_math_word(body) or body.strip("()[]") in names):
             kind = "math"
         else:
             kind = "text"
@@ -345,7 +375,7 @@ def prose(text: str, links: dict[str, str] | None = None) -> str:
 
     def flush():
         if formula:
-            out.append(f"${math(''.join(formula).strip())}$")
+            out.append(f"${separate_names(math(''.join(formula).strip(), names))}$")
             formula.clear()
 
     for k, (head, body, tail, kind) in enumerate(words):

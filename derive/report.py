@@ -35,15 +35,15 @@ import sympy as sp
 from .alln import normal_forms
 from .argument import layout
 from .claims import Claim, Document
-from .claimtex import side_latex
+from .claimtex import indexed_latex, name_latex, side_latex
 from .claimtex import terms as side_terms
 from .derivation import COEFFICIENT_TEX
 from .files import copy_atomic, describe_os_error, write_if_changed
-from .findings import STATUS_WORDS, STATUSES, claim_status, findings
+from .findings import STATUS_WORDS, STATUSES, by_position, claim_status, findings
 from .language import N_SYMBOL, LanguageError, index_symbol
 from .latexsafe import comment_text
 from .limits import LATEXMK_TIMEOUT_S, PDF_SOURCE_DATE_EPOCH
-from .mathtext import escape_tex, prose
+from .mathtext import escape_tex, prose, separate_names
 from .model import ModelError
 from .paths import output_path
 from .results import (
@@ -128,8 +128,23 @@ def label(claim_id: str) -> TeX:
 # and symbol_names prints each under its own LaTeX.
 _RANK_INDEXED = {"x": "a", "xhat": "b", "p": "c", "g": "d", "dy": "e", "y": "f"}
 _RANK_SCALAR = {"gamma": "Ag", "mu": "zm", "sigma": "zs", "eps": "zt", "beta": "zu"}
-# Names whose LaTeX SymPy does not know.
-_LATEX_NAMES = {"eps": r"\varepsilon"}
+# A name the claim language declares (mu, xhat, dbeta, Phi1); anything else
+# (k_0, a sum's own index) keeps SymPy's LaTeX.
+_DECLARED = re.compile(r"[A-Za-z][A-Za-z0-9]*(_[A-Za-z0-9]+)?\Z")
+
+
+def _name_tex(symbol) -> str:
+    """A symbol's LaTeX: a declared name as the claims print it (claimtex), so
+    the setting, the sides and the evidence use one notation."""
+    if _DECLARED.match(symbol.name):
+        return name_latex(symbol.name)
+    return sp.latex(symbol)
+
+
+def in_size(e, size: str):
+    """e with the symbolic batch size (N_SYMBOL, named n inside derive) under the
+    document's own name for it (m in the batch-norm paper)."""
+    return sp.sympify(e).xreplace({N_SYMBOL: sp.Symbol(size, **N_SYMBOL.assumptions0)})
 
 
 def _renamed(e):
@@ -140,14 +155,20 @@ def _renamed(e):
         rank = _RANK_INDEXED.get(str(a.base), "h" + str(a.base))
         idx = "_".join(f"{int(i):04d}" if i.is_Integer else str(i) for i in a.indices)
         new = sp.Symbol(f"{rank}{idx}", **a.assumptions0)
-        rep[a], names[new] = new, sp.latex(a)
+        rep[a] = new
+        index = ",".join(sp.latex(i) for i in a.indices)
+        if _DECLARED.match(str(a.base)):
+            names[new] = indexed_latex(str(a.base), index)
+        else:
+            names[new] = f"{sp.latex(a.base)}_{{{index}}}"
     for old in e.free_symbols:
-        if not old.is_Symbol or old.name not in _RANK_SCALAR:
-            if old.is_Symbol and old.name in _LATEX_NAMES:
-                names[old] = _LATEX_NAMES[old.name]
+        if not old.is_Symbol:
+            continue
+        if old.name not in _RANK_SCALAR:
+            names[old] = _name_tex(old)
             continue
         new = sp.Symbol(_RANK_SCALAR[old.name], **old.assumptions0)
-        rep[old], names[new] = new, _LATEX_NAMES.get(old.name, sp.latex(old))
+        rep[old], names[new] = new, _name_tex(old)
     return e.xreplace(rep), names
 
 
@@ -156,7 +177,7 @@ def tex(e, names=None) -> str:
     ``names`` given: e is already renamed by _renamed."""
     if names is None:
         e, names = _renamed(e)
-    return sp.latex(e, symbol_names=names)
+    return separate_names(sp.latex(e, symbol_names=names))
 
 
 def _width(e) -> float:
@@ -195,12 +216,13 @@ def _terms(e) -> list[tuple[str, sp.Expr]]:
     return out
 
 
-def _lines(terms, budget: float, names: dict) -> list[str]:
-    """Greedy line filling: LaTeX of the terms, broken into lines of the budget."""
+def _lines(terms, budget: float, names: dict, first: float | None = None) -> list[str]:
+    """Greedy line filling: LaTeX of the terms, broken into lines of the budget
+    (the first line: of ``first``, when something stands in front of it)."""
     lines, current, used = [], [], 0.0
     for k, (sign, t) in enumerate(terms):
         w = _width(t) + 2.2
-        if current and used + w > budget:
+        if current and used + w > (budget if lines or first is None else first):
             lines.append(" ".join(current))
             current, used = [], 0.0
         text = tex(t, names)
@@ -228,7 +250,10 @@ def math_lines(e, budget: float = LINE_UNITS) -> list[str]:
     if len(inner) == 1:
         (body,) = inner
         outside = sp.Mul(*[f for f in sp.Mul.make_args(num) if f is not body]) / den
-        lines = _lines(_terms(body), budget - 4, names)
+        # the factor in front shares the first line: leave room for it (a wide
+        # fraction in front pushed a normal form of bn_paper to 74% size)
+        first = budget - 4 - min(_width(outside), budget / 2)
+        lines = _lines(_terms(body), budget - 4, names, first)
         head = "" if outside == 1 else ("-" if outside == -1 else tex(outside, names))
         lines[0] = rf"{head}\biggl({lines[0]}"
         lines[-1] = rf"{lines[-1]}\biggr)"
@@ -273,8 +298,14 @@ def split_top_level(latex: str, sep: str = "=") -> list[str]:
 
 
 def document_display(latex: str) -> TeX:
-    """A document's own statement; a chain gets one line per ``=``."""
+    """A document's own statement; a chain gets one line per ``=``.  Two
+    equations set side by side (``a = b, \\qquad c = d``) are not a chain:
+    each gets its own line (split at every ``=``, c would sit on a's line)."""
     pieces = split_top_level(latex.strip())
+    if any(r"\qquad" in p for p in pieces[1:-1]):
+        equations = [e.strip() for e in latex.split(r"\qquad") if e.strip()]
+        body = r" \\ ".join(equations)
+        return TeX(rf"\fitmath{{\begin{{gathered}}{body}\end{{gathered}}}}")
     if len(pieces) <= 2 or any(not p for p in pieces):
         return display([latex.strip()])
     first = f"{pieces[0]} &= {pieces[1]}"
@@ -295,15 +326,16 @@ ORIGIN_LABELS = {
 # Bound indices of a proof are renamed by depth (k_0, k_1, ...); they are shown
 # under the names a reader expects for a bound index.
 BOUND_NAMES = ("k", "m", "l", "q", "r")
-# A normal form longer than this many characters of LaTeX is not printed (its
-# length is): it would fill more than half a page.
+# A normal form longer than this many characters of LaTeX (names counted as
+# their letters) is not printed (its length is): it would fill more than half
+# a page.
 LONG_NORMAL_FORM = 1200
 
 
 @dataclass(frozen=True)
 class StepView:
     number: int  # the step within its case, from 1
-    summary: str  # "holds for n = 2..8"
+    summary: TeX  # "holds for $n = 2..8$", under the document's name for n
     holds: bool
     counterexample: object  # numeric.Counterexample or None
     vacuous: bool
@@ -322,6 +354,7 @@ class LineView:
 class CaseView:
     label: str
     condition: TeX
+    heading: TeX  # "Case 2, for every $i$"
     latex: TeX  # the case's own LaTeX (may be empty)
     lines: tuple[LineView, ...]
     steps: tuple[StepView, ...]
@@ -339,30 +372,39 @@ class CaseView:
         )
 
 
-def _step_views(result: ClaimResult, case_label: str, steps: int) -> tuple[StepView, ...]:
+def verdict_text(status: str, ns, size: str) -> TeX:
+    """'holds for n = 1..8' with the document's name for n."""
+    return TeX(rf"{escape_tex(VERDICT_TEXT[status])} for ${name_latex(size)} = {format_ns(ns)}$")
+
+
+def _step_views(result: ClaimResult, position: int, size: str) -> tuple[StepView, ...]:
+    claim = result.claim
+    case = claim.cases[position]
+    proofs = {p.step: p for p in by_position(claim, result.proofs)[position]}
     out = []
-    proofs = {(getattr(p, "case", ""), getattr(p, "step", 0)): p for p in result.proofs}
-    for k in range(1, steps + 1):
+    for k in range(1, case.steps + 1):
         by_status: dict[str, list[int]] = {HOLDS: [], FAILS: [], UNDECIDED: []}
         cx, vacuous = None, True
         for v in result.verdicts:
-            for s in v.steps:
-                if s.case == case_label and s.step == k:
+            for s in by_position(claim, v.steps)[position]:
+                if s.step == k:
                     by_status[s.status].append(v.n)
                     vacuous = vacuous and s.vacuous
                     if s.status == FAILS and cx is None:
                         cx = s.counterexample
-        parts = [
-            f"{VERDICT_TEXT[status]} for n = {format_ns(ns)}"
-            for status, ns in by_status.items()
-            if ns
-        ]
+        parts = [verdict_text(status, ns, size) for status, ns in by_status.items() if ns]
         holds = not by_status[FAILS] and not by_status[UNDECIDED]
-        proof = proofs.get((case_label, k))
+        proof = proofs.get(k)
         all_n = "" if proof is None else ("proved" if proof.proved else "not proved")
         vacuous = vacuous and holds and bool(by_status[HOLDS])
-        out.append(StepView(k, "; ".join(parts) or "not checked", holds, cx, vacuous, all_n))
+        out.append(StepView(k, TeX("; ".join(parts) or "not checked"), holds, cx, vacuous, all_n))
     return tuple(out)
+
+
+def case_heading(claim: Claim, position: int) -> TeX:
+    """'Case 2, for every $i$': cases are numbered, since two may share a label."""
+    condition = CASE_TEX[claim.cases[position].label]
+    return TeX(f"Case {position + 1}" + (f", {condition}" if condition else ""))
 
 
 def _side_lines(case, size: str) -> tuple[LineView, ...]:
@@ -408,15 +450,18 @@ def _normal_form(document: Document, case) -> tuple[TeX, str]:
         return TeX(""), "no normal form for a symbolic n"
     if any(f != forms[0] for f in forms[1:]):
         return TeX(""), "the sides reduce to different expressions"
-    shown = _shown_indices(forms[0])
-    if len(tex(shown)) > LONG_NORMAL_FORM:
-        return TeX(""), f"the common normal form is long ({len(tex(shown))} characters of LaTeX)"
+    shown = _shown_indices(in_size(forms[0], document.size))
+    # measured as printed: without the thin spaces between names and the
+    # \mathit{} around them, which take no room to speak of on the page
+    length = len(re.sub(r"\\mathit\{(\w+)\}", r"\1", tex(shown)).replace(r"\, ", ""))
+    if length > LONG_NORMAL_FORM:
+        return TeX(""), f"the common normal form is long ({length} characters of LaTeX)"
     return display(math_lines(shown)), ""
 
 
 @dataclass(frozen=True)
 class ProofView:
-    heading: str
+    heading: TeX
     proved: bool
     rules: str  # the rules applied, in order, repeats counted: "definitions, kronecker_sum ×2"
     residual: TeX
@@ -433,8 +478,9 @@ def _rule_summary(steps) -> str:
     return ", ".join(n.replace("_", " ") + (f" ×{c}" if c > 1 else "") for n, c in out)
 
 
-def _expr_display(e) -> TeX:
+def _expr_display(e, size: str = "n") -> TeX:
     try:
+        e = in_size(e, size) if isinstance(e, sp.Basic) else e
         text = tex(e)
     except Exception as exc:  # a foreign object: say so rather than fail the report
         return TeX(r"\text{" + escape_tex(f"(cannot print: {exc})") + "}")
@@ -445,16 +491,16 @@ def _expr_display(e) -> TeX:
     return display([text])
 
 
-def _proof_views(claim: Claim, proofs) -> tuple[ProofView, ...]:
+def _proof_views(claim: Claim, proofs, size: str = "n") -> tuple[ProofView, ...]:
     headings = []
-    for case in claim.cases:
+    for position, case in enumerate(claim.cases):
         for k in range(1, case.steps + 1):
             parts = []
             if claim.kind == "cases":
-                parts.append(f"case {case.label}")
+                parts.append(case_heading(claim, position))
             if case.steps > 1:
-                parts.append(f"step ({k})")
-            headings.append(", ".join(parts).capitalize() or "The equation")
+                parts.append(f"step ({k})" if parts else f"Step ({k})")
+            headings.append(TeX(", ".join(parts) or "The equation"))
     out = []
     for no, proof in enumerate(proofs):
         heading = headings[no] if len(proofs) == len(headings) else f"Proof {no + 1}"
@@ -463,13 +509,14 @@ def _proof_views(claim: Claim, proofs) -> tuple[ProofView, ...]:
         proved = bool(getattr(proof, "proved", False))
         residual = getattr(inner, "residual", None)
         reason = getattr(proof, "reason", "")
-        rules = _rule_summary(steps) or reason or "no rule applies"
+        # proved with no rule: the two sides were the same expression already
+        rules = _rule_summary(steps) or reason or ("" if proved else "no rule applies")
         out.append(
             ProofView(
                 heading=heading,
                 proved=proved,
                 rules=rules,
-                residual=TeX("") if proved or residual is None else _expr_display(residual),
+                residual=TeX("") if proved or residual is None else _expr_display(residual, size),
             )
         )
     return tuple(out)
@@ -493,7 +540,7 @@ class ClaimView:
     corrects: tuple[tuple[str, TeX], ...]  # the claim as printed, for a corrected one
     kind: str
     statement: TeX
-    verdict_summary: str  # "holds for n = 2..8; n/a for n = 1"
+    verdict_summary: TeX  # "holds for $n = 2..8$; n/a for $n = 1$"
     checked: str  # the n actually decided, as ranges
     all_n: str
     cases: tuple[CaseView, ...]
@@ -506,10 +553,11 @@ class ClaimView:
 
 def _claim_view(document: Document, result: ClaimResult, used_by, all_n, links) -> ClaimView:
     claim = result.claim
-    size = document.model_for(3).spec.size
+    size = document.size
+    names = prose_names(document)
     cases = []
-    for case in claim.cases:
-        steps = _step_views(result, case.label, case.steps)
+    for position, case in enumerate(claim.cases):
+        steps = _step_views(result, position, size)
         normal, remark = (TeX(""), "")
         if all(s.holds for s in steps):
             normal, remark = _normal_form(document, case)
@@ -517,6 +565,7 @@ def _claim_view(document: Document, result: ClaimResult, used_by, all_n, links) 
             CaseView(
                 label=case.label,
                 condition=TeX(CASE_TEX[case.label]),
+                heading=case_heading(claim, position),
                 latex=document_display(case.latex) if case.latex.strip() else TeX(""),
                 lines=_side_lines(case, size),
                 steps=steps,
@@ -528,7 +577,8 @@ def _claim_view(document: Document, result: ClaimResult, used_by, all_n, links) 
     bad = result.first_failure
     if bad is not None and bad.first_failure is not None:
         step = bad.first_failure
-        where = f"case {step.case}, " if claim.kind == "cases" else ""
+        position = next(p for p, steps in enumerate(by_position(claim, bad.steps)) if step in steps)
+        where = f"case {position + 1}, " if claim.kind == "cases" else ""
         where += f"step ({step.step})" if claim.cases[0].steps > 1 else "the equation"
         failure = f"first failure at n = {bad.n}: {where}"
     checked = [v.n for v in result.verdicts if v.status != NOT_APPLICABLE]
@@ -536,7 +586,7 @@ def _claim_view(document: Document, result: ClaimResult, used_by, all_n, links) 
     return ClaimView(
         id=claim.id,
         label=label(claim.id),
-        title=TeX(prose(claim.title)),
+        title=TeX(prose(claim.title, names=names)),
         status=status,
         status_word=STATUS_WORDS[status],
         origin=claim.origin,
@@ -544,19 +594,35 @@ def _claim_view(document: Document, result: ClaimResult, used_by, all_n, links) 
         corrects=((claim.corrects, label(claim.corrects)),) if claim.corrects else (),
         kind=claim.kind,
         statement=document_display(claim.latex),
-        verdict_summary=result.summary(VERDICT_TEXT),
+        verdict_summary=TeX(
+            "; ".join(
+                verdict_text(status, [v.n for v in result.verdicts if v.status == status], size)
+                for status in (HOLDS, FAILS, UNDECIDED, NOT_APPLICABLE)
+                if any(v.status == status for v in result.verdicts)
+            )
+        ),
         checked=format_ns(checked),
         all_n=_all_n(result.proofs),
         cases=tuple(cases),
         uses=tuple((u, label(u)) for u in claim.uses),
         used_by=tuple((u, label(u)) for u in used_by),
-        note=TeX(prose(claim.note, links)),
+        note=TeX(prose(claim.note, links, names)),
         failure=failure,
-        proofs=_proof_views(claim, result.proofs),
+        proofs=_proof_views(claim, result.proofs, size),
     )
 
 
-def _setting(document: Document) -> list[tuple[str, TeX]]:
+def prose_names(document: Document) -> dict[str, str]:
+    """The names the document's model declares (its size, inputs and nodes),
+    each with the LaTeX the formulas print it as: in titles and notes, too,
+    gamma is γ and dbeta is the formulas' dbeta, one notation throughout."""
+    spec = document.model_for(1).spec
+    words = [spec.size, *spec.vectors, *spec.scalars, *spec.nonnegative]
+    words += [node.name for node in spec.nodes]
+    return {w: name_latex(w) for w in words}
+
+
+def _setting(document: Document) -> list[tuple[TeX, TeX]]:
     """The declared model's nodes, each with its definition, printed by sympy.latex."""
     model = document.model_for(N_SYMBOL)
     rows = []
@@ -569,9 +635,12 @@ def _setting(document: Document) -> list[tuple[str, TeX]]:
         atom = node.atom[j] if node.index is not None else node.atom
         kind = "a square root" if node.kind.name == "sqrt" else "a node"
         rows.append(
-            (f"{node.name}: {kind}", sp.Eq(atom, definition.xreplace(plain), evaluate=False))
+            (
+                TeX(rf"\texttt{{{escape_tex(node.name)}}}, {kind}"),
+                sp.Eq(atom, definition.xreplace(plain), evaluate=False),
+            )
         )
-    return [(text, TeX(tex(expr))) for text, expr in rows]
+    return [(text, TeX(tex(in_size(expr, document.size)))) for text, expr in rows]
 
 
 def _source_name(document: Document) -> str:
@@ -616,9 +685,13 @@ def _graph(claims: list[ClaimView], document: Document) -> dict:
     columns = max((p.layer for p in placed), default=0) + 1
     rows = max((p.row for p in placed), default=0) + 1
     dx = min(GRAPH_MAX_DX_CM, GRAPH_WIDTH_CM / max(columns - 1, 1))
+    # Rows far enough apart for the tallest box (an id of four short lines
+    # overlapped its neighbours at a fixed spacing).
+    tallest = max((len(_short_lines(p.id)) for p in placed), default=1)
+    dy = max(GRAPH_DY_CM, GRAPH_LINE_CM * tallest + GRAPH_GAP_CM)
     nodes = []
     for p in placed:
-        y = -(p.row - (sum(1 for q in placed if q.layer == p.layer) - 1) / 2) * GRAPH_DY_CM
+        y = -(p.row - (sum(1 for q in placed if q.layer == p.layer) - 1) / 2) * dy
         nodes.append(
             GraphNode(
                 id=p.id,
@@ -655,12 +728,15 @@ def _short_lines(claim_id: str, width: int = 11) -> list[str]:
 GRAPH_WIDTH_CM = 13.5
 GRAPH_MAX_DX_CM = 3.2
 GRAPH_DY_CM = 0.9
+# A line of a box's text (\scriptsize) and the space between two boxes.
+GRAPH_LINE_CM = 0.3
+GRAPH_GAP_CM = 0.35
 GRAPH_NODE_CM = 2.0
 
 
-def _finding_views(result: DocumentResult, links) -> list[dict]:
+def _finding_views(result: DocumentResult, links, names) -> list[dict]:
     return [
-        {"kind": f.kind, "heading": f.heading, "text": TeX(prose(f.text, links))}
+        {"kind": f.kind, "heading": f.heading, "text": TeX(prose(f.text, links, names))}
         for f in findings(result)
     ]
 
@@ -687,6 +763,8 @@ def latex_environment(template_dir=TEMPLATES, finalize=_finalize) -> jinja2.Envi
     env.filters["display"] = lambda latex: display([latex])
     env.filters["document_display"] = document_display
     env.filters["code"] = code
+    # A claim id in a narrow column may break after its hyphens.
+    env.filters["breakable"] = lambda text: TeX(escape_tex(text).replace("-", r"-\allowbreak{}"))
     return env
 
 
@@ -712,18 +790,19 @@ def render_report(result: DocumentResult, *, extras: dict | None = None) -> str:
     derivation = _derivation_view(extras.get("derivation"))
     if derivation and derivation["claim"] not in {c.id for c in claims}:
         derivation["claim"] = None
-    references = [TeX(prose(document.citation))] if document.citation else []
-    references += [TeX(prose(r)) for r in document.references]
+    names = prose_names(document)
+    references = [TeX(prose(document.citation, names=names))] if document.citation else []
+    references += [TeX(prose(r, names=names)) for r in document.references]
     template = latex_environment().get_template("report.tex.j2")
     text = template.render(
         document=document,
-        title=TeX(prose(document.title)),
-        citation=TeX(prose(document.citation, links)),
-        description=TeX(prose(document.description, links)),
+        title=TeX(prose(document.title, names=names)),
+        citation=TeX(prose(document.citation, links, names)),
+        description=TeX(prose(document.description, links, names)),
         source=TeX(comment_text(_source_name(document))),  # in a LaTeX comment
         ns=format_ns(result.ns),
         holds=result.holds,
-        findings=_finding_views(result, links),
+        findings=_finding_views(result, links, names),
         setting=_setting(document),
         claims=claims,
         with_proofs=any(c.proofs for c in claims),
@@ -732,6 +811,8 @@ def render_report(result: DocumentResult, *, extras: dict | None = None) -> str:
         statuses=[(s, STATUS_WORDS[s]) for s in STATUSES],
         references=references,
         proofs_label=TeX("sec:proofs"),
+        n=TeX(name_latex(document.size)),
+        size=document.size,
     )
     return text.lstrip("\n")
 
@@ -880,8 +961,9 @@ def build_pdfs(
     the PDF beside its source (atomically); returns the PDFs' paths.
 
     Raises ReportBuildError when latexmk is missing, a file does not compile
-    (with the log's first errors), the build runs past timeout_s, or the log
-    still asks for a rerun."""
+    (with the log's first errors), the build runs past timeout_s, the log
+    still asks for a rerun, or it names a problem (log_problems: a formula
+    scaled below MIN_SCALE, a line overfull by more than OVERFULL_LIMIT_PT)."""
     if not latexmk_available():
         raise ReportBuildError(
             "latexmk and pdflatex are needed to build the PDF reports; on Debian/Ubuntu: "
@@ -917,6 +999,11 @@ def build_pdfs(
             raise ReportBuildError(
                 f"{tex}: the log still says {rerun.group(0)!r} after latexmk; see {log_path}"
             )
+        # A formula scaled below MIN_SCALE or a line far into the margin is as
+        # much a failure as an error: every report is checked, not one sample.
+        problems = log_problems(read_log(log_path))
+        if problems:
+            raise ReportBuildError(f"{tex}: see {log_path}\n" + "\n".join(problems[:5]))
         target = tex.with_suffix(".pdf")
         copy_atomic(pdf, target)
         out.append(target)

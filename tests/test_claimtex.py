@@ -29,3 +29,22 @@ def test_terms_for_breaking_a_long_side():
         r"- \mu",
         "+ g_{i}",
     ]
+
+
+def test_multi_letter_names_are_kept_apart_and_capital_greek_and_digits_print():
+    assert side_latex("dbeta*ddbeta") == r"\mathit{dbeta}\, \mathit{ddbeta}"
+    assert side_latex("ddgamma*xt[i]*r") == r"\mathit{ddgamma}\, \mathit{xt}_{i}\, r"
+    assert side_latex("gamma*rinvstd") == r"\gamma \,\mathit{rinvstd}"
+    assert side_latex("Sg*2") == r"\mathit{Sg} \cdot 2"  # no space before an operator
+    assert side_latex("D(Phi1, dy1[i])") == (
+        r"\frac{\mathrm{d} \Phi_{1}}{\mathrm{d} \,\mathit{dy}_{1,i}}"  # d dy, not ddy
+    )
+    assert name_latex("Phi") == r"\Phi" and name_latex("L1") == "L_{1}"
+
+
+def test_a_long_term_times_a_bracket_is_broken_inside_the_bracket():
+    inner = " + ".join(f"sum(dy[k]*x[k]*x{q}, k)" for q in range(6))
+    lines = terms(f"gamma/n*({inner}) + beta")
+    assert len(lines) == 7 and lines[0].startswith(r"\frac{\gamma}{n} \biggl(")
+    assert lines[5].endswith(r"\biggr)") and lines[6] == r"+ \beta"
+    assert terms("gamma*(x[i] + mu)") == [r"\gamma \left(x_{i} + \mu\right)"]  # short: whole

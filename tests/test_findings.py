@@ -51,3 +51,11 @@ def test_a_claim_holding_but_not_proved_for_all_n_is_undecided(seed_result):
     stuck = AllNStep("all i, j", 1, Proof(False, (), 1))
     assert claim_status(dataclasses.replace(r, proofs=(stuck,)), all_n=True) == "undecided"
     assert seed_data()["document"]["id"] == "bn_backward"
+
+
+def test_a_reason_quoting_an_expression_names_it_instead():
+    from derive.findings import _lettered
+
+    text = _lettered("'gamma*(x[i] - sum(x[m], m)/n)/sqrt(n - 1) + beta' divides by zero at n = 1")
+    assert text == "a side divides by zero at n = 1"
+    assert _lettered("xhat[1] is undefined at n = 1") == "x̂_1 is undefined at n = 1"

@@ -66,7 +66,8 @@ def test_render_is_deterministic(seed_document, seed_result, seed_tex):
 def test_every_claim_has_its_label_and_a_summary_row(seed_document, seed_tex):
     for claim in seed_document.claims:
         assert f"\\label{{claim:{claim.id}}}" in seed_tex, claim.id
-        assert f"\\hyperref[claim:{claim.id}]{{\\texttt{{{claim.id}}}}}" in seed_tex, claim.id
+        shown = claim.id.replace("-", r"-\allowbreak{}")  # the table breaks an id at hyphens
+        assert f"\\hyperref[claim:{claim.id}]{{\\texttt{{{shown}}}}}" in seed_tex, claim.id
     labels = re.findall(r"\\label\{claim:([^}]*)\}", seed_tex)
     assert labels == [c.id for c in seed_document.claims]
 
@@ -84,7 +85,7 @@ def test_claims_show_statement_checks_and_evidence(seed_document, seed_tex):
     statement = fool.split("As checked")[0]
     assert statement.count("&=") == 10 and r"&= \dots" not in statement
     assert fool.count(r"\checkedline") == 10
-    assert "Each of the 10 steps: " in fool and "holds for n = 2..3" in fool
+    assert "Each of the 10 steps: " in fool and "holds for $n = 2..3$" in fool
     # the sides as mathematics, not code
     assert r"\frac{\partial \hat{x}_{j}}{\partial \sigma}" in section
     assert r"\frac{\mathrm{d} L}{\mathrm{d} x_{i}} =" in section
@@ -118,7 +119,7 @@ def test_findings_come_first_and_say_what_holds_and_how(seed_tex):
 
 
 def test_summary_rows_carry_the_status(seed_tex):
-    row = re.compile(r"\\hyperref\[claim:([^]]*)\]\{\\texttt\{[^}]*\}\} & .* & \\status\{(\w+)\}")
+    row = re.compile(r"\\hyperref\[claim:([^]]*)\]\{\\texttt\{.*?\}\} & .* & \\status\{(\w+)\}")
     rows = {m.group(1): m.group(2) for m in row.finditer(seed_tex)}
     assert rows["eq2-summed"] == "vacuous" and rows["eq3-summed"] == "vacuous"
     assert rows["eq1-corrected"] == "corrected"
@@ -149,8 +150,8 @@ def test_a_failing_claim_leads_the_findings_with_its_counterexample(broken_resul
     assert cx is not None
     assert "Counterexample to step (3)" in section and "Counterexample to step (4)" in section
     assert report.escape_tex(cx.lhs) in section and report.escape_tex(cx.rhs) in section
-    assert "(4)~\\status{fails}{FAILS for n = 2..3}" in section
-    assert r"(5)~\textcolor{st-holds}{holds for n = 2..3}" in section
+    assert "(4)~\\status{fails}{FAILS for $n = 2..3$}" in section
+    assert r"(5)~\textcolor{st-holds}{holds for $n = 2..3$}" in section
     eq2 = tex.split(r"\label{claim:eq2}")[1].split(r"\subsection")[0]
     assert r"\status{fails}" not in eq2
 
@@ -162,14 +163,14 @@ def test_all_n_column(seed_result):
     claims[0] = dataclasses.replace(claims[0], proofs=(proved,))
     claims[1] = dataclasses.replace(claims[1], proofs=(stuck,))
     tex = report.render_report(dataclasses.replace(seed_result, claims=tuple(claims)))
-    row = re.compile(r"\{\\texttt\{([^}]*)\}\} & .* & ((?:not )?proved|---) \\\\")
-    rows = {m.group(1): m.group(2) for m in row.finditer(tex)}
+    row = re.compile(r"\{\\texttt\{(.*?)\}\} & .* & ((?:not )?proved|---) \\\\")
+    rows = {m.group(1).replace(r"\allowbreak{}", ""): m.group(2) for m in row.finditer(tex)}
     assert rows["eq1-literal"] == "proved"
     assert rows["eq1-corrected"] == "not proved"
     assert rows["eq2"] == "---"
     appendix = tex.split(r"\label{sec:proofs}")[1]
     assert "rational normal form" in appendix
-    assert r"{x}_{1} - \mu" in appendix  # the residual of the stuck proof
+    assert r"x_{1} - \mu" in appendix  # the residual of the stuck proof
     assert r"\label{sec:proofs}" not in report.render_report(seed_result)
 
 
@@ -212,8 +213,9 @@ def test_layer_model_with_eps_setting():
     ]
     result = verify_document(from_dict(data), (1, 2))
     tex = report.render_report(result)
-    assert r"\varepsilon" in tex and r"{y}_{i} = \gamma {\hat{x}}_{i} + \beta" in tex
-    assert r"L = \sum_{k=1}^{n} {dy}_{k} {y}_{k}" in tex
+    assert r"\varepsilon" in tex and r"y_{i} = \gamma \hat{x}_{i} + \beta" in tex
+    # the setting prints names as the sides do: dy in italic, kept apart from y
+    assert r"L = \sum_{k=1}^{n} \,\mathit{dy}_{k}\, y_{k}" in tex
     assert "n/a" not in tex.split(r"\section{Summary}")[1]  # with eps, n = 1 is checked
 
 
@@ -246,7 +248,7 @@ def test_long_sums_are_broken_into_lines():
     lines = report.math_lines(long)
     assert len(lines) > 2
     assert all(len(line) < len(sp.latex(long)) / 2 for line in lines)
-    assert report.math_lines(x[1] - mu) == [r"{x}_{1} - \mu"]
+    assert report.math_lines(x[1] - mu) == [r"x_{1} - \mu"]
 
 
 def test_log_problems_finds_errors_references_and_wide_lines():
@@ -407,3 +409,87 @@ def test_a_build_whose_log_still_asks_for_a_rerun_is_forced_to_settle(tmp_path, 
 def test_control_characters_in_text_are_escaped():
     escaped = report.escape_tex("a\tb\rc\x07d\x00e\x7f")
     assert escaped == r"a b c\textsc{u+0007}d\textsc{u+0000}e\textsc{u+007f}"
+
+
+def _paper_claim(claim_id: str, **edit) -> dict:
+    """The batch-norm paper's document (size m) with one of its claims, edited."""
+    import tomllib
+    from pathlib import Path
+
+    data = tomllib.loads(Path("derive/documents/bn_paper.toml").read_text(encoding="utf-8"))
+    (claim,) = [c for c in data["claims"] if c["id"] == claim_id]
+    data["claims"] = [{**claim, **edit, "uses": []}]
+    return data
+
+
+def test_two_cases_with_one_label_keep_their_own_verdicts():
+    # Both cases of dl-dgamma-dbeta are "all"; the second one is made false.
+    data = _paper_claim("dl-dgamma-dbeta")
+    data["claims"][0]["cases"][1] = {**data["claims"][0]["cases"][1], "rhs": "sum(dy[k], k) + 1"}
+    tex = report.render_report(verify_document(from_dict(data), (1, 2, 3), all_n=True))
+    section = tex.split(r"\section{The claims}")[1]
+    first, second = section.split(r"\textbf{Case 1.}")[1].split(r"\textbf{Case 2.}")
+    assert "1, 1..2" not in tex
+    assert r"\textcolor{st-holds}{holds for $m = 1..3$}" in first and "FAILS" not in first
+    assert r"\status{fails}{FAILS for $m = 1..3$}" in second
+    assert "Counterexample to step (1), case 2" in second
+    appendix = tex.split(r"\label{sec:proofs}")[1]
+    assert "Case 1: " in appendix and "Case 2: " in appendix
+    box = tex.split(r"\begin{tcolorbox}")[1].split(r"\end{tcolorbox}")[0]
+    assert "case 2, the equation" in box
+
+
+def test_the_document_s_name_for_the_batch_size_is_printed_everywhere():
+    # bn_paper calls the batch size m: sums, verdicts, evidence, proofs and findings say m.
+    data = _paper_claim("dl-dvar")
+    data["claims"][0]["uses"] = []
+    tex = report.render_report(verify_document(from_dict(data), (1, 2), all_n=True))
+    body = tex.split(r"\begin{document}")[1]
+    assert r"\sum_{k=1}^{m}" in body and r"^{n}" not in body
+    assert "$n" not in body and "n =" not in body and "every $m$" in body
+    assert r"holds for $m = 1..2$" in body
+    assert r"\section{Proofs for every \texorpdfstring{$m$}{m}}" in body
+    setting = body.split(r"\section{Source and setting}")[1].split(r"\section{Summary}")[0]
+    assert r"\mu = \frac{\sum_{k=1}^{m} x_{k}}{m}" in setting
+
+
+def test_multi_letter_names_are_kept_apart():
+    # dbeta*ddbeta would print as one word, dbetaddbeta
+    e = sp.Symbol("dbeta") * sp.Symbol("ddbeta") + sp.IndexedBase("dy")[1] * sp.Symbol("rinvstd")
+    printed = report.tex(e)
+    assert r"\mathit{dbeta}\, \mathit{ddbeta}" in printed
+    assert r"\mathit{dy}_{1}\, \mathit{rinvstd}" in printed
+    # a name with a subscript of its own takes its index beside it, not as a double subscript
+    assert report.tex(sp.IndexedBase("y1")[sp.Symbol("i")]) == "y_{1,i}"
+    assert report.tex(sp.Symbol("Phi1")) == r"\Phi_{1}"
+
+
+def test_two_equations_side_by_side_are_not_a_chain():
+    assert report.document_display(r"a = b, \qquad c = d") == (
+        r"\fitmath{\begin{gathered}a = b, \\ c = d\end{gathered}}"
+    )
+    assert report.document_display("a = b = c") == (
+        r"\fitmath{\begin{aligned}a &= b \\ &= c\end{aligned}}"
+    )
+
+
+def test_the_argument_s_rows_make_room_for_the_tallest_box(seed_result):
+    tex = report.render_report(seed_result)
+    columns: dict[str, list[float]] = {}
+    for x, y in re.findall(r"at \(([0-9.]+),(-?[0-9.]+)\)", tex):
+        columns.setdefault(x, []).append(float(y))
+    ordered = [sorted(ys) for ys in columns.values()]
+    gaps = [b - a for ys in ordered for a, b in zip(ys, ys[1:], strict=False)]
+    tallest = max(len(report._short_lines(c.id)) for c in seed_result.document.claims)
+    assert gaps and min(gaps) >= report.GRAPH_LINE_CM * tallest + report.GRAPH_GAP_CM - 0.01
+
+
+def test_a_formula_scaled_below_the_readable_limit_fails_the_build(tmp_path):
+    need_latexmk()
+    small = tmp_path / "small.tex"
+    small.write_text(
+        "\\documentclass{article}\\begin{document}x"
+        "\\typeout{derive-scaled: 500.0pt to 300.0pt}\\end{document}\n"
+    )
+    with pytest.raises(report.ReportBuildError, match="scaled below"):
+        report.build_pdfs([small], tmp_path / "_build")
