@@ -306,12 +306,12 @@ def _row_blocks(rows, row_bytes):
 # second pass writes. Reductions may be reordered (reassoc: vectorised float64 sums);
 # nothing assumes values are finite, so an inf or nan in a result is still seen.
 _FASTMATH = {"reassoc", "contract"}
-# The backward kernels work in x's dtype: sums over runs of at most _BLOCK values of a
-# channel (or _BLOCK_ROWS rows of an (N, C) x), each run's sum added to a float64 total,
-# so a float32 sum's error grows with the run, not with n; dx from float64 coefficients
-# rounded to the dtype. A float32 call that meets inf or nan anywhere is done again in
-# float64 (batchnorm_backward), so only a result that does not fit is an error.
-_BLOCK = 256
+# The backward kernels write dx in x's dtype from float64 coefficients rounded to it. On
+# an (N, C) x the per-channel sums run row by row in x's dtype for _BLOCK_ROWS rows, each
+# block's sums then added to float64 totals, so a float32 sum's error grows with the
+# block, not with N; the (N, C, S) kernel sums in float64. A float32 call that meets inf
+# or nan anywhere is done again in float64 (batchnorm_backward), so only a result that
+# does not fit is an error.
 _BLOCK_ROWS = 64
 
 if _numba is not None:
@@ -393,28 +393,23 @@ if _numba is not None:
     def _backward_channels(X, DY, GAMMA, MEAN, INVSTD, DX, SUMS, BAD):
         """dx of X (N, C, S), one channel at a time: its sums, then dx from cache.
 
-        In x's dtype T: the sums over runs of at most _BLOCK values (each run's sum then
-        added in float64), and dx from the float64 coefficients rounded to T."""
+        The sums in float64 (blocked float32 sums measured slower here); dx in x's dtype T
+        from the float64 coefficients rounded to T."""
         N, C, S = X.shape
         n = N * S
         T = X.dtype.type
         for c in _numba.prange(C):
-            mean = MEAN[c]
+            mean, mean64 = MEAN[c], np.float64(MEAN[c])
             gamma, invstd = np.float64(GAMMA[c]), np.float64(INVSTD[c])
             sum_dy = 0.0
             sum_dy_xc = 0.0
 
             for b in range(N):
-                for s0 in range(0, S, _BLOCK):
-                    block_sum_dy = T(0)
-                    block_sum_dy_xc = T(0)
-                    for s in range(s0, min(S, s0 + _BLOCK)):
-                        dy = DY[b, c, s]
-                        xc = X[b, c, s] - mean
-                        block_sum_dy += dy
-                        block_sum_dy_xc += dy * xc
-                    sum_dy += np.float64(block_sum_dy)
-                    sum_dy_xc += np.float64(block_sum_dy_xc)
+                for s in range(S):
+                    dy = np.float64(DY[b, c, s])
+                    xc = np.float64(X[b, c, s]) - mean64
+                    sum_dy += dy
+                    sum_dy_xc += dy * xc
             SUMS[c, 0] = sum_dy
             SUMS[c, 1] = sum_dy_xc
             a, k, m = _dx_coefficients_nb(gamma, invstd, n, sum_dy, sum_dy_xc)
