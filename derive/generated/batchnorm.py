@@ -306,6 +306,13 @@ def _row_blocks(rows, row_bytes):
 # second pass writes. Reductions may be reordered (reassoc: vectorised float64 sums);
 # nothing assumes values are finite, so an inf or nan in a result is still seen.
 _FASTMATH = {"reassoc", "contract"}
+# The backward kernels write dx in x's dtype from float64 coefficients rounded to it. On
+# an (N, C) x the per-channel sums run row by row in x's dtype for _BLOCK_ROWS rows, each
+# block's sums then added to float64 totals, so a float32 sum's error grows with the
+# block, not with N; the (N, C, S) kernel sums in float64. A float32 call that meets inf
+# or nan anywhere is done again in float64 (batchnorm_backward), so only a result that
+# does not fit is an error.
+_BLOCK_ROWS = 64
 
 if _numba is not None:
 
@@ -384,11 +391,15 @@ if _numba is not None:
 
     @_numba.njit(parallel=True, cache=True, fastmath=_FASTMATH)
     def _backward_channels(X, DY, GAMMA, MEAN, INVSTD, DX, SUMS, BAD):
-        """dx of X (N, C, S), one channel at a time: its sums, then dx from cache."""
+        """dx of X (N, C, S), one channel at a time: its sums, then dx from cache.
+
+        The sums in float64 (blocked float32 sums measured slower here); dx in x's dtype T
+        from the float64 coefficients rounded to T."""
         N, C, S = X.shape
         n = N * S
+        T = X.dtype.type
         for c in _numba.prange(C):
-            mean = np.float64(MEAN[c])
+            mean, mean64 = MEAN[c], np.float64(MEAN[c])
             gamma, invstd = np.float64(GAMMA[c]), np.float64(INVSTD[c])
             sum_dy = 0.0
             sum_dy_xc = 0.0
@@ -396,50 +407,81 @@ if _numba is not None:
             for b in range(N):
                 for s in range(S):
                     dy = np.float64(DY[b, c, s])
-                    xc = np.float64(X[b, c, s]) - mean
+                    xc = np.float64(X[b, c, s]) - mean64
                     sum_dy += dy
                     sum_dy_xc += dy * xc
             SUMS[c, 0] = sum_dy
             SUMS[c, 1] = sum_dy_xc
             a, k, m = _dx_coefficients_nb(gamma, invstd, n, sum_dy, sum_dy_xc)
 
-            bad = 0.0
+            a_t = T(a)
+            k_t = T(k)
+            m_t = T(m)
+            bad = T(0)
             for b in range(N):
                 for s in range(S):
-                    dy = np.float64(DY[b, c, s])
-                    xc = np.float64(X[b, c, s]) - mean
-                    DX[b, c, s] = _dx_element_nb(a, k, m, dy, xc)
+                    dy = DY[b, c, s]
+                    xc = X[b, c, s] - mean
+                    DX[b, c, s] = _dx_element_nb(a_t, k_t, m_t, dy, xc)
                     bad += DX[b, c, s] - DX[b, c, s]
             BAD[c] = bad
 
     @_numba.njit(parallel=True, cache=True, fastmath=_FASTMATH)
     def _backward_sums_rows(X, DY, MEAN, PARTS):
-        """Per block of rows of X (N, C): partial per-channel sums, PARTS (chunks, sums, C)."""
+        """Per block of rows of X (N, C): partial per-channel sums, PARTS (chunks, sums, C).
+
+        Row by row into per-channel sums in x's dtype, added to PARTS (float64) every
+        _BLOCK_ROWS rows."""
         N, C = X.shape
         chunks = PARTS.shape[0]
         for t in _numba.prange(chunks):
-            for b in range(t * N // chunks, (t + 1) * N // chunks):
-                for c in range(C):
-                    dy = np.float64(DY[b, c])
-                    xc = np.float64(X[b, c]) - np.float64(MEAN[c])
-                    PARTS[t, 0, c] += dy
-                    PARTS[t, 1, c] += dy * xc
+            block = np.zeros((PARTS.shape[1], C), X.dtype)
+            stop = (t + 1) * N // chunks
+            for b0 in range(t * N // chunks, stop, _BLOCK_ROWS):
+                for b in range(b0, min(stop, b0 + _BLOCK_ROWS)):
+                    for c in range(C):
+                        dy = DY[b, c]
+                        xc = X[b, c] - MEAN[c]
+                        block[0, c] += dy
+                        block[1, c] += dy * xc
+                for i in range(PARTS.shape[1]):
+                    for c in range(C):
+                        PARTS[t, i, c] += np.float64(block[i, c])
+                        block[i, c] = 0
 
     @_numba.njit(parallel=True, cache=True, fastmath=_FASTMATH)
-    def _backward_dx_rows(X, DY, MEAN, COEFFICIENTS, DX, BAD):
-        """dx of X (N, C) from per-channel coefficients (rows: a, k, m)."""
+    def _backward_dx_rows(X, DY, GAMMA, MEAN, INVSTD, PARTS, SUMS, DX, BAD):
+        """dx of X (N, C): the per-channel sums (SUMS, C by sums) from PARTS, the float64
+        coefficients (a, k, m) rounded to x's dtype, then dx row by row."""
         N, C = X.shape
+        n = N
         chunks = BAD.shape[0]
+        coefficients = np.empty((3, C), X.dtype)
+        for c in range(C):
+            gamma, invstd = np.float64(GAMMA[c]), np.float64(INVSTD[c])
+            sum_dy = 0.0
+            for t in range(PARTS.shape[0]):
+                sum_dy += PARTS[t, 0, c]
+            SUMS[c, 0] = sum_dy
+            sum_dy_xc = 0.0
+            for t in range(PARTS.shape[0]):
+                sum_dy_xc += PARTS[t, 1, c]
+            SUMS[c, 1] = sum_dy_xc
+            a, k, m = _dx_coefficients_nb(gamma, invstd, n, sum_dy, sum_dy_xc)
+
+            coefficients[0, c] = a
+            coefficients[1, c] = k
+            coefficients[2, c] = m
         for t in _numba.prange(chunks):
-            bad = 0.0
+            bad = X.dtype.type(0)
             for b in range(t * N // chunks, (t + 1) * N // chunks):
                 for c in range(C):
-                    dy = np.float64(DY[b, c])
-                    xc = np.float64(X[b, c]) - np.float64(MEAN[c])
-                    a = COEFFICIENTS[0, c]
-                    k = COEFFICIENTS[1, c]
-                    m = COEFFICIENTS[2, c]
-                    DX[b, c] = _dx_element_nb(a, k, m, dy, xc)
+                    dy = DY[b, c]
+                    xc = X[b, c] - MEAN[c]
+                    a_t = coefficients[0, c]
+                    k_t = coefficients[1, c]
+                    m_t = coefficients[2, c]
+                    DX[b, c] = _dx_element_nb(a_t, k_t, m_t, dy, xc)
                     bad += DX[b, c] - DX[b, c]
             BAD[t] = bad
 
@@ -464,6 +506,24 @@ def _per_channel(name, value, x):
 
 def _chunks(rows):
     return max(1, min(_threads(), rows))
+
+
+def _backward_numba(x3, dy3, gamma, mean, invstd, dx):
+    """The backward kernels on (N, C, S) arrays: the per-channel sums (C by sums), and
+    flags that are not 0 where a stored dx is inf or nan."""
+    N, C, S = x3.shape
+    sums = np.empty((C, 2))
+    if S > 1:
+        bad = np.empty(C, dtype=x3.dtype)
+        _backward_channels(x3, dy3, gamma, mean, invstd, dx, sums, bad)
+    else:
+        chunks = _chunks(N)
+        parts = np.zeros((chunks, 2, C))
+        bad = np.empty(chunks, dtype=x3.dtype)
+        x2, dy2 = x3[..., 0], dy3[..., 0]
+        _backward_sums_rows(x2, dy2, mean, parts)
+        _backward_dx_rows(x2, dy2, gamma, mean, invstd, parts, sums, dx[..., 0], bad)
+    return sums, bad
 
 
 # -- public functions ------------------------------------------------------------------
@@ -551,27 +611,21 @@ def batchnorm_backward(dy, x, gamma, mean, invstd):
     _check_positive("invstd", invstd)
     x3, dy3 = x.reshape(shape), dy.reshape(shape)
     dx = np.empty(shape, dtype=x.dtype)
-    if _numba is not None and shape[2] > 1:
-        sums = np.zeros((shape[1], 2))
-        bad = np.zeros(shape[1])
-        _backward_channels(x3, dy3, gamma, mean, invstd, dx, sums, bad)
+    if _numba is not None:
+        sums, bad = _backward_numba(x3, dy3, gamma, mean, invstd, dx)
+        if x.dtype != np.float64 and not (np.isfinite(sums).all() and np.isfinite(bad).all()):
+            # inf or nan in a float32 sum or dx: once more in float64, so that only a
+            # result that does not fit float32 (or an input that is not finite) is an error
+            as64 = [a.astype(np.float64) for a in (x3, dy3, gamma, mean, invstd)]
+            dx64 = np.empty(shape)
+            sums, bad = _backward_numba(*as64[:2], *as64[2:], dx64)
+            if np.isfinite(bad).all() and np.abs(dx64).max() <= np.finfo(x.dtype).max:
+                dx[...] = dx64
+            else:
+                bad[...] = np.inf
+            del as64, dx64
         sum_dy, sum_dy_xc = sums.T
         _finite_or_raise("dy and x", sums)
-        if not np.isfinite(bad).all():
-            raise _overflow("dx", x.dtype)
-    elif _numba is not None:
-        chunks = _chunks(shape[0])
-        parts = np.zeros((chunks, 2, shape[1]))
-        _backward_sums_rows(x3[..., 0], dy3[..., 0], mean, parts)
-        sum_dy, sum_dy_xc = parts.sum(axis=0)
-        _finite_or_raise("dy and x", sum_dy, sum_dy_xc)
-        gamma64, invstd64 = gamma.astype(np.float64), invstd.astype(np.float64)
-        with _fits("dx", np.float64):
-            a, k, m = _dx_coefficients(gamma64, invstd64, n, sum_dy, sum_dy_xc)
-
-        coefficients = np.array(np.broadcast_arrays(a, k, m))
-        bad = np.zeros(chunks)
-        _backward_dx_rows(x3[..., 0], dy3[..., 0], mean, coefficients, dx[..., 0], bad)
         if not np.isfinite(bad).all():
             raise _overflow("dx", x.dtype)
     else:
