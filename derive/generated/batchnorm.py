@@ -889,15 +889,16 @@ def batchnorm_double_backward(ddx, ddgamma, ddbeta, dy, x, gamma, mean, invstd):
         sum_dy = np.zeros(shape[1])
         sum_dy_ddx = np.zeros(shape[1])
         sum_dy_xc = np.zeros(shape[1])
-        for r in blocks:
-            dy = dy3[r].astype(np.float64)
-            ddx = ddx3[r].astype(np.float64)
-            xc = x3[r] - mean_b
-            sum_ddx += ddx.sum(axis=(0, 2))
-            sum_ddx_xc += (ddx * xc).sum(axis=(0, 2))
-            sum_dy += dy.sum(axis=(0, 2))
-            sum_dy_ddx += (dy * ddx).sum(axis=(0, 2))
-            sum_dy_xc += (dy * xc).sum(axis=(0, 2))
+        with np.errstate(over="ignore", invalid="ignore"):  # non-finite sums: named below
+            for r in blocks:
+                dy = dy3[r].astype(np.float64)
+                ddx = ddx3[r].astype(np.float64)
+                xc = x3[r] - mean_b
+                sum_ddx += ddx.sum(axis=(0, 2))
+                sum_ddx_xc += (ddx * xc).sum(axis=(0, 2))
+                sum_dy += dy.sum(axis=(0, 2))
+                sum_dy_ddx += (dy * ddx).sum(axis=(0, 2))
+                sum_dy_xc += (dy * xc).sum(axis=(0, 2))
         sums = np.array([sum_ddx, sum_ddx_xc, sum_dy, sum_dy_ddx, sum_dy_xc])
         _double_backward_sums_or_raise(sums, arrays)
         with _fits("dx2 and ddy", np.float64):
