@@ -65,6 +65,7 @@ FULL = {
     "shapes": ((65536, 256), (256, 65536), (32, 64, 56, 56), (8, 256, 28, 28), (128, 1024)),
     "dtypes": ("float32", "float64"),
     "repeats": 25,
+    "double_backward": ((65536, 256), (32, 64, 56, 56)),
     "family": (
         ("layernorm", (4096, 1024), None),
         ("layernorm", (65536, 256), None),
@@ -81,6 +82,7 @@ QUICK = {
     "shapes": ((8192, 64), (64, 8192), (8, 16, 28, 28)),
     "dtypes": ("float32", "float64"),
     "repeats": 3,
+    "double_backward": ((8192, 64), (8, 16, 28, 28)),
     "family": (
         ("layernorm", (512, 256), None),
         ("rmsnorm", (512, 256), None),
@@ -96,6 +98,7 @@ FAMILY_RATIO_MAX = 1.0  # LayerNorm, RMSNorm, GroupNorm
 COPIES_MAX = 3.0  # on the NCHW shapes
 COPIES_FLOOR = 2.5  # read x and dy twice-ish, write dx once: about 2.5 copies
 MEMORY_MAX = 1.3
+DOUBLE_RATIO_MAX = 1.0  # batch-norm double backward against PyTorch's
 
 
 # ---------------------------------------------------------------- machine
@@ -433,6 +436,86 @@ def backward_section(shapes, dtypes, repeats, log=print) -> dict:
                 f" dx rel. err. {errors[0]:.1e}"
             )
             del dy, x, gamma, mean, invstd, tensors, dst, got, ref
+            gc.collect()
+    return {"rows": rows, "repeats": repeats, "eps": EPS}
+
+
+def torch_double_backward_fn(ddx, ddgamma, ddbeta, dy, x, gamma):
+    """PyTorch's double backward as autograd runs it: the first backward of the layer with
+    create_graph=True, built once here, and a function that takes the gradient of
+    Phi = sum(ddx dx) + ddgamma.dgamma + ddbeta.dbeta with respect to x, gamma and dy
+    (retain_graph=True, so it can be timed again): only its batchnorm_double_backward
+    and the graph's bookkeeping are timed, not the forward and first backward."""
+    import torch
+    import torch.nn.functional as F
+
+    t = [torch.from_numpy(a) for a in (ddx, ddgamma, ddbeta, dy, x, gamma)]
+    ddx_t, ddgamma_t, ddbeta_t = t[:3]
+    dy_t, x_t, gamma_t = (a.clone().requires_grad_() for a in t[3:])
+    beta_t = torch.zeros_like(gamma_t, requires_grad=True)
+    y = F.batch_norm(x_t, None, None, gamma_t, beta_t, training=True, eps=EPS)
+    dx, dgamma, dbeta = torch.autograd.grad(y, (x_t, gamma_t, beta_t), dy_t, create_graph=True)
+    phi = (dx * ddx_t).sum() + (dgamma * ddgamma_t).sum() + (dbeta * ddbeta_t).sum()
+
+    def run():
+        return torch.autograd.grad(phi, (x_t, gamma_t, dy_t), retain_graph=True)
+
+    return run
+
+
+def double_backward_section(shapes, dtypes, repeats, log=print) -> dict:
+    """batchnorm_double_backward against PyTorch's double backward (the grad of Phi through
+    a first backward taken with create_graph=True), interleaved, min and median."""
+    import numpy as np
+
+    from derive.generated import batchnorm
+
+    rows = []
+    for shape in shapes:
+        for dtype in dtypes:
+            dy, x, gamma, mean, invstd = make_inputs(shape, dtype)
+            rng = np.random.default_rng(1)
+            ddx = rng.standard_normal(shape, dtype=dtype)
+            ddgamma = rng.standard_normal(shape[1]).astype(dtype)
+            ddbeta = rng.standard_normal(shape[1]).astype(dtype)
+            args = (ddx, ddgamma, ddbeta, dy, x, gamma, mean, invstd)
+
+            def ours(a=args):
+                return batchnorm.batchnorm_double_backward(*a)
+
+            theirs = torch_double_backward_fn(ddx, ddgamma, ddbeta, dy, x, gamma)
+            got, ref = ours(), [t.detach().numpy() for t in theirs()]
+            errors = [_rel_err(a, b) for a, b in zip(got, ref, strict=True)]
+            timed = (("ours", ours), ("torch", theirs))
+            times = {name: [] for name, _ in timed}
+            for _ in range(repeats):
+                for name, fn in timed:
+                    t = time.perf_counter()
+                    fn()
+                    times[name].append(time.perf_counter() - t)
+            best = {name: min(ts) for name, ts in times.items()}
+            median = {name: sorted(ts)[len(ts) // 2] for name, ts in times.items()}
+            row = {
+                "shape": list(shape),
+                "dtype": dtype,
+                "backend": batchnorm.BACKEND,
+                "ours_s": best["ours"],
+                "torch_s": best["torch"],
+                "ratio_torch": best["ours"] / best["torch"],
+                "ours_median_s": median["ours"],
+                "torch_median_s": median["torch"],
+                "ratio_torch_median": median["ours"] / median["torch"],
+                "max_rel_err": {"dx2": errors[0], "dgamma2": errors[1], "ddy": errors[2]},
+            }
+            rows.append(row)
+            log(
+                f"  {_shape_text(shape):>16} {dtype}: ours {best['ours'] * 1e3:8.2f} ms"
+                f" [{median['ours'] * 1e3:8.2f}], torch {best['torch'] * 1e3:8.2f} ms"
+                f" [{median['torch'] * 1e3:8.2f}], ours/torch {row['ratio_torch']:4.2f}"
+                f" (medians {row['ratio_torch_median']:4.2f}); max rel. err."
+                f" {max(errors):.1e}"
+            )
+            del args, ddx, dy, x, got, ref, theirs
             gc.collect()
     return {"rows": rows, "repeats": repeats, "eps": EPS}
 
@@ -776,6 +859,18 @@ def evaluate_goals(results: dict) -> list[dict]:
                 "{:.3f} arrays",
             )
         )
+    dbl = results.get("double_backward")
+    if dbl:
+        goals.append(
+            _worst_goal(
+                "double-backward-vs-torch",
+                f"batch-norm double backward at most {DOUBLE_RATIO_MAX:g}x PyTorch's",
+                dbl["rows"],
+                "ratio_torch",
+                DOUBLE_RATIO_MAX,
+                "{:.2f}x",
+            )
+        )
     return goals
 
 
@@ -1015,8 +1110,9 @@ def run(
     repeats: int,
     threads: int,
     rss: bool = True,
-    sections=("verification", "backward", "memory", "family"),
+    sections=("verification", "backward", "memory", "family", "double"),
     family=(),
+    double=(),
     log=print,
 ) -> dict:
     thread_info = set_threads(threads)
@@ -1050,6 +1146,9 @@ def run(
     if "family" in sections and family:
         log(f"LayerNorm, RMSNorm, GroupNorm (min of {repeats}; {threads} thread(s) each):")
         results["family"] = family_section(family, dtypes, repeats, log=log)
+    if "double" in sections and double:
+        log(f"Batch-norm double backward (min of {repeats}; {threads} thread(s) each):")
+        results["double_backward"] = double_backward_section(double, dtypes, repeats, log=log)
     results["goals"] = evaluate_goals(results)
     return results
 
@@ -1076,6 +1175,11 @@ def parse_args(argv=None):
         help="threads for PyTorch and NumPy's BLAS (NumPy's ufuncs use one); default 1",
     )
     p.add_argument("--no-pdf", action="store_true", help="do not compile bench.tex")
+    p.add_argument(
+        "--only",
+        choices=("double-backward",),
+        help="run this section alone, print it, and write nothing",
+    )
     p.add_argument("--naive-child", type=int, help=argparse.SUPPRESS)
     p.add_argument("--rss-child", nargs=2, help=argparse.SUPPRESS)
     return p.parse_args(argv)
@@ -1091,6 +1195,12 @@ def main(argv=None) -> int:
         rss_child(impl, json.loads(configs), args.threads)
         return 0
     preset = dict(QUICK if args.quick else FULL)
+    if args.only == "double-backward":
+        set_threads(args.threads)
+        print(f"Batch-norm double backward ({args.threads} thread(s) each):")
+        repeats = args.repeats if args.repeats is not None else preset["repeats"]
+        double_backward_section(preset["double_backward"], preset["dtypes"], repeats)
+        return 0
     ns = preset["ns"]
     if args.max_n is not None:
         ns = tuple(n for n in ns if n <= args.max_n)
@@ -1105,6 +1215,7 @@ def main(argv=None) -> int:
         repeats=args.repeats if args.repeats is not None else preset["repeats"],
         threads=args.threads,
         family=preset["family"],
+        double=preset["double_backward"],
     )
     js, tex = write_outputs(results, args.out)
     print_goals(results["goals"])

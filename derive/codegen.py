@@ -8,7 +8,7 @@ formula:
    every claim it ``uses``); nothing is written if one fails;
 2. the claim's last side is read with ``language.parse`` on the document's model
    at a symbolic n, so its sums stay ``Sum`` objects;
-3. ``lower`` rewrites it for arrays: every node but the statistics is expanded,
+3. ``lower`` rewrites it for arrays: every node but the mean and root is expanded,
    x becomes mean + xc where the emit table names a mean, every ``Sum`` becomes a
    reduction over the axes the layout names (``sum_dy``, ``sum_dy_gamma_xc``: one
    product of per-element values each), and the root statistic becomes
@@ -59,6 +59,14 @@ REQUIRED = {
     "channels": ("_root_squared", "_y", "_dgamma", "_dbeta", "_dx", "_xhat_dx"),
     "trailing": ("_root_squared", "_y", "_dgamma", "_dx"),
     "groups": ("_root_squared", "_y", "_dgamma", "_dbeta", "_dx"),
+}
+
+# Formulas a template prints a further public function from when a document declares them:
+# all of a group or none (batchnorm_double_backward needs its three outputs).
+TOGETHER = {
+    "channels": (("_dx2", "_dgamma2", "_ddy"),),
+    "trailing": (),
+    "groups": (),
 }
 
 
@@ -120,7 +128,9 @@ def lower(expr: sp.Expr, model: Model, emit: EmitSpec) -> Lowered:
     """A parsed side as an expression over per-element and per-statistic symbols."""
     order = element_names(model, emit)
     xc = sp.IndexedBase("xc", real=True)
-    expr = model.graph_form(expr)
+    # every node but the mean and the root is expanded: other statistics (a sum the
+    # claim names, r = 1/sigma) become reductions and powers of the inverse below
+    expr = model.expand(expr, keep=frozenset(s for s in (emit.mean, emit.root) if s))
     x = model.families["x"]
     if emit.mean:
         mu = model.scalars[emit.mean]
@@ -382,6 +392,55 @@ def python_code(expr: sp.Expr) -> str:
     return code
 
 
+RUFF_WIDTH = 100  # ruff's line length: the generated modules must pass ruff format --check
+
+
+def call(head: str, args, tail: str = "", indent: int = 0) -> str:
+    """head(args)tail laid out as ruff format writes it at this indent: on one line, or the
+    arguments on one line of their own, or one argument a line with a trailing comma."""
+    args = list(args)
+    joined = ", ".join(args)
+    if indent + len(f"{head}({joined}){tail}") <= RUFF_WIDTH:
+        return f"{head}({joined}){tail}"
+    pad, inner = " " * indent, " " * (indent + 4)
+    if indent + 4 + len(joined) <= RUFF_WIDTH:
+        return f"{head}(\n{inner}{joined}\n{pad}){tail}"
+    return f"{head}(\n" + "".join(f"{inner}{a},\n" for a in args) + f"{pad}){tail}"
+
+
+def statements(target: str, expr: sp.Expr, indent: int) -> tuple[list[str], str]:
+    """The lines before ``target = code`` and code: one line where it fits under ruff's
+    width, else the longest sum inside expr is accumulated one term a line into
+    ``target_terms`` first (the same expression, evaluated in the printed term order)."""
+    code = python_code(expr)
+    if indent + len(f"{target} = {code}") <= RUFF_WIDTH:
+        return [], code
+    sums = [a for a in sp.preorder_traversal(expr) if a.is_Add]
+    if not sums:
+        raise CodegenError(f"{target} = {code} is too long for one line and has no sum")
+    total = max(sums, key=lambda a: len(python_code(a)))
+    name = f"{target}_terms"
+    symbol = sp.Symbol(name, real=True)
+    outer = python_code(expr.xreplace({total: symbol}))
+    terms = _Printer({"fully_qualified_modules": False})._as_ordered_terms(total)
+    lines = [f"{name} = {python_code(terms[0])}"]
+    for term in terms[1:]:
+        sign, body = ("-", -term) if term.could_extract_minus_sign() else ("+", term)
+        lines.append(f"{name} = {name} {sign} {_operand(body)}")
+    if sp.expand(expr.xreplace({total: sp.Add(*terms)}) - expr) != 0:
+        raise CodegenError(f"splitting {target} changed it")
+    for line in [*lines, f"{target} = {outer}"]:
+        if indent + len(line) > RUFF_WIDTH:
+            raise CodegenError(f"{line!r} is too long for one line")
+    return lines, outer
+
+
+def _operand(term: sp.Expr) -> str:
+    """term printed as the right operand of + or -: parenthesised if it is itself a sum."""
+    code = python_code(term)
+    return f"({code})" if term.is_Add else code
+
+
 # -- rendering -------------------------------------------------------------------------
 def _relpath(path: str) -> str:
     p = Path(path).resolve()
@@ -423,10 +482,14 @@ def _environment() -> jinja2.Environment:
         autoescape=False,
     )
     env.filters["wrap"] = wrap
+    env.globals["call"] = call
     return env
 
 
 def _helper_context(f: Formula) -> dict:
+    # the helpers' bodies are indented by 4; a long value or coefficient becomes lines
+    value = statements("value", f.value, 4) if f.value is not None else ([], "")
+    coefficients = {k: statements(k, e, 4) for k, e in f.coefficients}
     return {
         "name": f.spec.name,
         "doc": f.spec.doc,
@@ -440,8 +503,9 @@ def _helper_context(f: Formula) -> dict:
         "inverse": f.document.emit.inverse,
         "centred": bool(f.document.emit.mean),
         "args": f.coefficient_args,
-        "value": python_code(f.value) if f.value is not None else "",
-        "coefficients": [(k, python_code(e)) for k, e in f.coefficients],
+        "value": value[1],
+        "coefficients": [(k, code) for k, (_, code) in coefficients.items()],
+        "prelude": {"value": value[0], **{k: lines for k, (lines, _) in coefficients.items()}},
         "element_args": f.element_args,
         "elements": f.elements,
         "element": python_code(f.element) if f.element is not None else "",
@@ -457,6 +521,36 @@ def _helper_context(f: Formula) -> dict:
             + [f"element = {sp.sstr(f.element)}"]
         ),
     }
+
+
+def _function_reductions(helpers: dict[str, dict]) -> dict[str, list[dict]]:
+    """Per public function, the reductions its helpers read (one pass computes them all)."""
+    out: dict[str, dict[str, dict]] = {}
+    for h in helpers.values():
+        for r in h["reductions"]:
+            out.setdefault(h["function"], {})[r["name"]] = r
+    return {f: [rs[k] for k in sorted(rs)] for f, rs in out.items()}
+
+
+def _function_params(helpers: dict[str, dict]) -> dict[str, list[str]]:
+    """Per public function, the per-statistic inputs its helpers take (gamma, invstd, ...):
+    the arguments that are neither a reduction nor the count n."""
+    out: dict[str, set[str]] = {}
+    for h in helpers.values():
+        sums = {r["name"] for r in h["reductions"]}
+        out.setdefault(h["function"], set()).update(
+            a for a in h["args"] if a not in sums and a != N_VALUES.name
+        )
+    return {f: sorted(names) for f, names in out.items()}
+
+
+def _function_elements(helpers: dict[str, dict]) -> dict[str, list[str]]:
+    """Per public function, the per-element values its helpers read, x (or xc) last."""
+    out: dict[str, list[str]] = {}
+    for h in helpers.values():
+        names = out.setdefault(h["function"], [])
+        names += [e for e in h["elements"] if e not in names]
+    return {f: sorted(names, key=lambda e: e in ("x", "xc")) for f, names in out.items()}
 
 
 def render_modules(documents: list[Document] | None = None) -> dict[str, str]:
@@ -495,6 +589,13 @@ def render_module(documents: list[Document]) -> str:
         raise CodegenError(
             f"module {module}: layout {layout!r} needs formula(s) {', '.join(missing)}"
         )
+    for group in TOGETHER[layout]:
+        present = [name for name in group if name in helpers]
+        if present and len(present) != len(group):
+            absent = [name for name in group if name not in helpers]
+            raise CodegenError(
+                f"module {module}: formula(s) {', '.join(present)} need {', '.join(absent)}"
+            )
     functions: dict[str, list[str]] = {}
     for h in helpers.values():
         functions.setdefault(h["function"], [])
@@ -513,6 +614,9 @@ def render_module(documents: list[Document]) -> str:
             helpers=helpers,
             helper_list=list(helpers.values()),
             functions=functions,
+            function_reductions=_function_reductions(helpers),
+            function_params=_function_params(helpers),
+            function_elements=_function_elements(helpers),
             verify_ns=", ".join(str(n) for n in VERIFY_NS),
             source_line="generated by derive from "
             + ", ".join(f"{s['path']} ({', '.join(s['emitted'])})" for s in sources)
