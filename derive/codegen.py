@@ -41,11 +41,9 @@ from .emits import EmitSpec, FormulaSpec
 from .files import write_if_changed
 from .language import CASES, N_SYMBOL, index_symbol, parse
 from .model import Model
+from .paths import DOCUMENTS, ROOT, TEMPLATES
 from .verify import verify_document
 
-PACKAGE = Path(__file__).parent
-DOCUMENTS = PACKAGE / "documents"
-TEMPLATES = PACKAGE / "templates"
 LAYER_DOCUMENT = DOCUMENTS / "batchnorm_layer.toml"
 SEED_DOCUMENT = DOCUMENTS / "bn_backward.toml"
 
@@ -445,7 +443,7 @@ def _operand(term: sp.Expr) -> str:
 def _relpath(path: str) -> str:
     p = Path(path).resolve()
     try:
-        return p.relative_to(PACKAGE.parent).as_posix()
+        return p.relative_to(ROOT).as_posix()
     except ValueError:
         return p.name
 

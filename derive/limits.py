@@ -29,9 +29,10 @@ PDF_SOURCE_DATE_EPOCH = 0
 
 # One claim (every n asked for, and its all-n proof) may take this long; past
 # it the claim is UNDECIDED ("time limit") and the others still run.  The
-# slowest shipped claim takes about 0.5 s at n = 1..8 with --all-n, and about
-# 3 s at n = 64 (the largest n allowed); 60 s leaves a slow machine 20 times
-# that, while a hostile claim costs at most a minute.  --time-limit changes it.
+# slowest shipped claim (layer norm's double backward gI) takes about 1 s at
+# n = 1..8 with --all-n, and seed claims about 3 s at n = 64 (the largest n
+# allowed); 60 s leaves a slow machine 20 times that, while a hostile claim
+# costs at most a minute.  --time-limit changes it.
 CLAIM_TIME_LIMIT_S = 60
 
 # Address space of the process that checks claims.  Verifying every shipped

@@ -45,18 +45,17 @@ from .latexsafe import comment_text
 from .limits import LATEXMK_TIMEOUT_S, PDF_SOURCE_DATE_EPOCH
 from .mathtext import escape_tex, prose, separate_names
 from .model import ModelError
-from .paths import output_path
+from .paths import DOCUMENTS, TEMPLATES, output_path
 from .results import (
     FAILS,
     HOLDS,
     NOT_APPLICABLE,
+    PHRASES,
     UNDECIDED,
     ClaimResult,
     DocumentResult,
     format_ns,
 )
-
-TEMPLATES = Path(__file__).parent / "templates"
 
 # A printed expression longer than this many characters of LaTeX is not
 # printed (its length is): about 1,500 characters fill four to five lines.
@@ -66,7 +65,6 @@ LONG_LATEX = 1500
 # 11pt; the margin leaves room for the "= " prefix and for estimation error.
 LINE_UNITS = 52
 
-VERDICT_TEXT = {HOLDS: "holds", FAILS: "FAILS", UNDECIDED: "UNDECIDED", NOT_APPLICABLE: "n/a"}
 CASE_TEX = {
     "all": "",
     "all i": r"for every $i$",
@@ -374,7 +372,7 @@ class CaseView:
 
 def verdict_text(status: str, ns, size: str) -> TeX:
     """'holds for n = 1..8' with the document's name for n."""
-    return TeX(rf"{escape_tex(VERDICT_TEXT[status])} for ${name_latex(size)} = {format_ns(ns)}$")
+    return TeX(rf"{escape_tex(PHRASES[status])} for ${name_latex(size)} = {format_ns(ns)}$")
 
 
 def _step_views(result: ClaimResult, position: int, size: str) -> tuple[StepView, ...]:
@@ -646,7 +644,7 @@ def _setting(document: Document) -> list[tuple[TeX, TeX]]:
 def _source_name(document: Document) -> str:
     """The claim file, named the same on every machine."""
     path = Path(document.path)
-    shipped = Path(__file__).parent / "documents"
+    shipped = DOCUMENTS
     if path.resolve().parent == shipped.resolve():
         return f"derive/documents/{path.name}"
     return path.name

@@ -18,6 +18,8 @@ from .numeric import Counterexample
 HOLDS, FAILS, UNDECIDED, NOT_APPLICABLE = "holds", "fails", "undecided", "n/a"
 # The first word of a claim's line in the CLI, by verdict.
 WORDS = {HOLDS: "PASS", FAILS: "FAIL", UNDECIDED: "UNDECIDED", NOT_APPLICABLE: "N/A"}
+# How a report phrases a verdict per n ("FAILS for n = 2..3").
+PHRASES = {HOLDS: "holds", FAILS: "FAILS", UNDECIDED: "UNDECIDED", NOT_APPLICABLE: "n/a"}
 EXIT_OK, EXIT_FAIL, EXIT_BAD_INPUT, EXIT_UNDECIDED = 0, 1, 2, 3
 
 
