@@ -336,34 +336,24 @@ if _numba is not None:
 
     @_numba.njit(parallel=True, cache=True, fastmath=_FASTMATH)
     def _backward_kernel_spatial(X, DY, GAMMA, MEAN, INV, DX, DGAMMA, DBETA, SUMS, BAD):
-        """dx per element, the per-row sums, and per-chunk partial dgamma, dbeta."""
+        """Per row: one float64 pass for its sums and its partial dgamma, dbeta (per chunk),
+        then dx per element in the dtype of x from the row's float64 coefficients."""
         G, Cg = X.shape[1], X.shape[2]
         S = X.shape[3]
         n = Cg * S
         rows = X.shape[0] * G
         chunks = DGAMMA.shape[0]
+        dtype = DX.dtype.type
         for t in _numba.prange(chunks):
             for row in range(t * rows // chunks, (t + 1) * rows // chunks):
                 b, g = row // G, row % G
                 mean = np.float64(MEAN[b, g])
                 invstd = np.float64(INV[b, g])
+                scale = _dgamma_coefficients_nb(invstd)
+
                 sum_dy_gamma = 0.0
                 sum_dy_gamma_xc = 0.0
 
-                for j in range(Cg):
-                    gamma = np.float64(GAMMA[g, j])
-                    for s in range(S):
-                        dy = np.float64(DY[b, g, j, s])
-                        xc = np.float64(X[b, g, j, s]) - mean
-                        sum_dy_gamma += dy * gamma
-                        sum_dy_gamma_xc += dy * gamma * xc
-                SUMS[row, 0] = sum_dy_gamma
-                SUMS[row, 1] = sum_dy_gamma_xc
-                a, k, m = _dx_coefficients_nb(invstd, n, sum_dy_gamma, sum_dy_gamma_xc)
-
-                scale = _dgamma_coefficients_nb(invstd)
-
-                bad = 0.0
                 for j in range(Cg):
                     gamma = np.float64(GAMMA[g, j])
                     part_dgamma = 0.0
@@ -371,12 +361,29 @@ if _numba is not None:
                     for s in range(S):
                         dy = np.float64(DY[b, g, j, s])
                         xc = np.float64(X[b, g, j, s]) - mean
-                        DX[b, g, j, s] = _dx_element_nb(a, k, m, dy, gamma, xc)
-                        bad += DX[b, g, j, s] - DX[b, g, j, s]
+                        sum_dy_gamma += dy * gamma
+                        sum_dy_gamma_xc += dy * gamma * xc
                         part_dgamma += _dgamma_element_nb(scale, dy, xc)
                         part_dbeta += _dbeta_element_nb(dy)
                     DGAMMA[t, g, j] += part_dgamma
                     DBETA[t, g, j] += part_dbeta
+                SUMS[row, 0] = sum_dy_gamma
+                SUMS[row, 1] = sum_dy_gamma_xc
+                a, k, m = _dx_coefficients_nb(invstd, n, sum_dy_gamma, sum_dy_gamma_xc)
+
+                # dx in the dtype of x: a, k, m rounded once to it, then a few
+                # operations per element (float32 at twice the vector width of float64)
+                a_, k_, m_ = dtype(a), dtype(k), dtype(m)
+                mean_ = MEAN[b, g]
+                bad = dtype(0.0)
+                for j in range(Cg):
+                    gamma = GAMMA[g, j]
+                    for s in range(S):
+                        dy = DY[b, g, j, s]
+                        xc = X[b, g, j, s] - mean_
+                        value = _dx_element_nb(a_, k_, m_, dy, gamma, xc)
+                        DX[b, g, j, s] = value
+                        bad += value - value
                 BAD[row] = bad
 
     @_numba.njit(parallel=True, cache=True, fastmath=_FASTMATH)
@@ -400,16 +407,20 @@ if _numba is not None:
 
     @_numba.njit(parallel=True, cache=True, fastmath=_FASTMATH)
     def _backward_kernel_rows(X, DY, GAMMA, MEAN, INV, DX, DGAMMA, DBETA, SUMS, BAD):
-        """dx per element, the per-row sums, and per-chunk partial dgamma, dbeta."""
+        """Per row: one float64 pass for its sums and its partial dgamma, dbeta (per chunk),
+        then dx per element in the dtype of x from the row's float64 coefficients."""
         G, Cg = X.shape[1], X.shape[2]
         n = Cg
         rows = X.shape[0] * G
         chunks = DGAMMA.shape[0]
+        dtype = DX.dtype.type
         for t in _numba.prange(chunks):
             for row in range(t * rows // chunks, (t + 1) * rows // chunks):
                 b, g = row // G, row % G
                 mean = np.float64(MEAN[b, g])
                 invstd = np.float64(INV[b, g])
+                scale = _dgamma_coefficients_nb(invstd)
+
                 sum_dy_gamma = 0.0
                 sum_dy_gamma_xc = 0.0
 
@@ -419,21 +430,24 @@ if _numba is not None:
                     xc = np.float64(X[b, g, j]) - mean
                     sum_dy_gamma += dy * gamma
                     sum_dy_gamma_xc += dy * gamma * xc
+                    DGAMMA[t, g, j] += _dgamma_element_nb(scale, dy, xc)
+                    DBETA[t, g, j] += _dbeta_element_nb(dy)
                 SUMS[row, 0] = sum_dy_gamma
                 SUMS[row, 1] = sum_dy_gamma_xc
                 a, k, m = _dx_coefficients_nb(invstd, n, sum_dy_gamma, sum_dy_gamma_xc)
 
-                scale = _dgamma_coefficients_nb(invstd)
-
-                bad = 0.0
+                # dx in the dtype of x: a, k, m rounded once to it, then a few
+                # operations per element (float32 at twice the vector width of float64)
+                a_, k_, m_ = dtype(a), dtype(k), dtype(m)
+                mean_ = MEAN[b, g]
+                bad = dtype(0.0)
                 for j in range(Cg):
-                    gamma = np.float64(GAMMA[g, j])
-                    dy = np.float64(DY[b, g, j])
-                    xc = np.float64(X[b, g, j]) - mean
-                    DX[b, g, j] = _dx_element_nb(a, k, m, dy, gamma, xc)
-                    bad += DX[b, g, j] - DX[b, g, j]
-                    DGAMMA[t, g, j] += _dgamma_element_nb(scale, dy, xc)
-                    DBETA[t, g, j] += _dbeta_element_nb(dy)
+                    gamma = GAMMA[g, j]
+                    dy = DY[b, g, j]
+                    xc = X[b, g, j] - mean_
+                    value = _dx_element_nb(a_, k_, m_, dy, gamma, xc)
+                    DX[b, g, j] = value
+                    bad += value - value
                 BAD[row] = bad
 
 

@@ -300,40 +300,46 @@ if _numba is not None:
 
     @_numba.njit(parallel=True, cache=True, fastmath=_FASTMATH)
     def _backward_kernel_spatial(X, DY, GAMMA, INV, DX, DGAMMA, SUMS, BAD):
-        """dx per element, the per-row sums, and per-chunk partial dgamma."""
+        """Per row: one float64 pass for its sums and its partial dgamma (per chunk),
+        then dx per element in the dtype of x from the row's float64 coefficients."""
         G, Cg = X.shape[1], X.shape[2]
         S = X.shape[3]
         n = Cg * S
         rows = X.shape[0] * G
         chunks = DGAMMA.shape[0]
+        dtype = DX.dtype.type
         for t in _numba.prange(chunks):
             for row in range(t * rows // chunks, (t + 1) * rows // chunks):
                 b, g = row // G, row % G
                 invrms = np.float64(INV[b, g])
-                sum_dy_gamma_x = 0.0
-
-                for j in range(Cg):
-                    gamma = np.float64(GAMMA[g, j])
-                    for s in range(S):
-                        dy = np.float64(DY[b, g, j, s])
-                        x = np.float64(X[b, g, j, s])
-                        sum_dy_gamma_x += dy * gamma * x
-                SUMS[row, 0] = sum_dy_gamma_x
-                a, k = _dx_coefficients_nb(invrms, n, sum_dy_gamma_x)
-
                 scale = _dgamma_coefficients_nb(invrms)
 
-                bad = 0.0
+                sum_dy_gamma_x = 0.0
+
                 for j in range(Cg):
                     gamma = np.float64(GAMMA[g, j])
                     part_dgamma = 0.0
                     for s in range(S):
                         dy = np.float64(DY[b, g, j, s])
                         x = np.float64(X[b, g, j, s])
-                        DX[b, g, j, s] = _dx_element_nb(a, k, dy, gamma, x)
-                        bad += DX[b, g, j, s] - DX[b, g, j, s]
+                        sum_dy_gamma_x += dy * gamma * x
                         part_dgamma += _dgamma_element_nb(scale, dy, x)
                     DGAMMA[t, g, j] += part_dgamma
+                SUMS[row, 0] = sum_dy_gamma_x
+                a, k = _dx_coefficients_nb(invrms, n, sum_dy_gamma_x)
+
+                # dx in the dtype of x: a, k rounded once to it, then a few
+                # operations per element (float32 at twice the vector width of float64)
+                a_, k_ = dtype(a), dtype(k)
+                bad = dtype(0.0)
+                for j in range(Cg):
+                    gamma = GAMMA[g, j]
+                    for s in range(S):
+                        dy = DY[b, g, j, s]
+                        x = X[b, g, j, s]
+                        value = _dx_element_nb(a_, k_, dy, gamma, x)
+                        DX[b, g, j, s] = value
+                        bad += value - value
                 BAD[row] = bad
 
     @_numba.njit(parallel=True, cache=True, fastmath=_FASTMATH)
@@ -355,15 +361,19 @@ if _numba is not None:
 
     @_numba.njit(parallel=True, cache=True, fastmath=_FASTMATH)
     def _backward_kernel_rows(X, DY, GAMMA, INV, DX, DGAMMA, SUMS, BAD):
-        """dx per element, the per-row sums, and per-chunk partial dgamma."""
+        """Per row: one float64 pass for its sums and its partial dgamma (per chunk),
+        then dx per element in the dtype of x from the row's float64 coefficients."""
         G, Cg = X.shape[1], X.shape[2]
         n = Cg
         rows = X.shape[0] * G
         chunks = DGAMMA.shape[0]
+        dtype = DX.dtype.type
         for t in _numba.prange(chunks):
             for row in range(t * rows // chunks, (t + 1) * rows // chunks):
                 b, g = row // G, row % G
                 invrms = np.float64(INV[b, g])
+                scale = _dgamma_coefficients_nb(invrms)
+
                 sum_dy_gamma_x = 0.0
 
                 for j in range(Cg):
@@ -371,19 +381,21 @@ if _numba is not None:
                     dy = np.float64(DY[b, g, j])
                     x = np.float64(X[b, g, j])
                     sum_dy_gamma_x += dy * gamma * x
+                    DGAMMA[t, g, j] += _dgamma_element_nb(scale, dy, x)
                 SUMS[row, 0] = sum_dy_gamma_x
                 a, k = _dx_coefficients_nb(invrms, n, sum_dy_gamma_x)
 
-                scale = _dgamma_coefficients_nb(invrms)
-
-                bad = 0.0
+                # dx in the dtype of x: a, k rounded once to it, then a few
+                # operations per element (float32 at twice the vector width of float64)
+                a_, k_ = dtype(a), dtype(k)
+                bad = dtype(0.0)
                 for j in range(Cg):
-                    gamma = np.float64(GAMMA[g, j])
-                    dy = np.float64(DY[b, g, j])
-                    x = np.float64(X[b, g, j])
-                    DX[b, g, j] = _dx_element_nb(a, k, dy, gamma, x)
-                    bad += DX[b, g, j] - DX[b, g, j]
-                    DGAMMA[t, g, j] += _dgamma_element_nb(scale, dy, x)
+                    gamma = GAMMA[g, j]
+                    dy = DY[b, g, j]
+                    x = X[b, g, j]
+                    value = _dx_element_nb(a_, k_, dy, gamma, x)
+                    DX[b, g, j] = value
+                    bad += value - value
                 BAD[row] = bad
 
 
