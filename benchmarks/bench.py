@@ -268,6 +268,23 @@ def run_naive(n: int, cap_s: float) -> dict:
     }
 
 
+def interleaved(timed, repeats: int, *, warm: bool = True) -> tuple[dict, dict]:
+    """(min, median) seconds per name, the calls interleaved so that drift in
+    machine load hits every one alike; warm: one untimed call each first."""
+    times = {name: [] for name, _ in timed}
+    if warm:
+        for _, fn in timed:
+            fn()
+    for _ in range(repeats):
+        for name, fn in timed:
+            t = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t)
+    best = {name: min(ts) for name, ts in times.items()}
+    median = {name: sorted(ts)[len(ts) // 2] for name, ts in times.items()}
+    return best, median
+
+
 def time_verify(document, ns, repeats: int, budget_s: float = 10.0) -> float:
     """Min over repeats of verify_document, SymPy's cache cleared before each."""
     from sympy.core.cache import clear_cache
@@ -398,18 +415,9 @@ def backward_section(shapes, dtypes, repeats, log=print) -> dict:
             errors = [_rel_err(a, b) for a, b in zip(got, ref, strict=True)]
             # interleave the three so that drift in machine load hits all alike
             timed = (("ours", ours), ("torch", theirs), ("copy", copy), ("fresh", fresh_copy))
-            times = {name: [] for name, _ in timed}
-            for _, fn in timed:
-                fn()
-            for _ in range(repeats):
-                for name, fn in timed:
-                    t = time.perf_counter()
-                    fn()
-                    times[name].append(time.perf_counter() - t)
-            best = {name: min(ts) for name, ts in times.items()}
             # PyTorch's time on one shape swings 3x between calls (whether freed
             # pages are reused), so the median is kept beside the minimum.
-            median = {name: sorted(ts)[len(ts) // 2] for name, ts in times.items()}
+            best, median = interleaved(timed, repeats)
             row = {
                 "shape": list(shape),
                 "dtype": dtype,
@@ -487,14 +495,7 @@ def double_backward_section(shapes, dtypes, repeats, log=print) -> dict:
             got, ref = ours(), [t.detach().numpy() for t in theirs()]
             errors = [_rel_err(a, b) for a, b in zip(got, ref, strict=True)]
             timed = (("ours", ours), ("torch", theirs))
-            times = {name: [] for name, _ in timed}
-            for _ in range(repeats):
-                for name, fn in timed:
-                    t = time.perf_counter()
-                    fn()
-                    times[name].append(time.perf_counter() - t)
-            best = {name: min(ts) for name, ts in times.items()}
-            median = {name: sorted(ts)[len(ts) // 2] for name, ts in times.items()}
+            best, median = interleaved(timed, repeats, warm=False)
             row = {
                 "shape": list(shape),
                 "dtype": dtype,
@@ -592,16 +593,7 @@ def family_section(cases, dtypes, repeats, log=print) -> dict:
 
             timed = (("ours_f", ours_f), ("torch_f", torch_f), ("ours_b", ours_b))
             timed += (("torch_b", torch_b), ("copy", copy))
-            times = {name: [] for name, _ in timed}
-            for _, fn in timed:
-                fn()
-            for _ in range(repeats):
-                for name, fn in timed:
-                    t = time.perf_counter()
-                    fn()
-                    times[name].append(time.perf_counter() - t)
-            best = {k: min(v) for k, v in times.items()}
-            median = {k: sorted(v)[len(v) // 2] for k, v in times.items()}
+            best, median = interleaved(timed, repeats)
             gc.collect()
             tracemalloc.start()
             try:

@@ -92,6 +92,11 @@ def load_generated(name: str, backend: str):
     return module
 
 
+def one_claim_mutant(path: Path, claim_id, field, old, new, case=None) -> dict:
+    """A document with one side of one claim edited, and only that claim kept."""
+    return only(mutate(claim_id, field, old, new, case=case, path=path), claim_id)
+
+
 def assert_mutant_rejected(result) -> None:
     """A one-claim mutant document: FAIL at some n with a counterexample that
     separates the sides, not proved for all n, exit status 1."""

@@ -25,7 +25,7 @@ from derive.model import Model
 from derive.numeric import Numeric
 from derive.results import EXIT_OK, HOLDS
 from derive.verify import verify_document
-from tests.conftest import DOCUMENTS, assert_mutant_rejected, mutate, only
+from tests.conftest import DOCUMENTS, assert_mutant_rejected, one_claim_mutant
 
 NS = tuple(range(1, 6))
 MUTANT_NS = (2, 3, 4)
@@ -98,18 +98,14 @@ MUTANTS = [
 ]
 
 
-def mutant(name, claim_id, field, old, new, case) -> dict:
-    """The document with one side of one claim edited, and only that claim kept."""
-    return only(mutate(claim_id, field, old, new, case=case, path=path_of(name)), claim_id)
-
-
 @pytest.mark.parametrize(
     "name, claim_id, field, old, new, case",
     MUTANTS,
     ids=[f"{m[0].split('_')[0]}:{m[1]}:{m[3].strip()[:24]}" for m in MUTANTS],
 )
 def test_mutant_is_rejected(name, claim_id, field, old, new, case):
-    document = from_dict(mutant(name, claim_id, field, old, new, case), path_of(name))
+    data = one_claim_mutant(path_of(name), claim_id, field, old, new, case)
+    document = from_dict(data, path_of(name))
     assert_mutant_rejected(verify_document(document, MUTANT_NS, all_n=True))
 
 
