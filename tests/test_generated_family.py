@@ -359,3 +359,20 @@ def test_a_dx_that_does_not_fit_is_an_error(mods):
     _, mean, invstd = ln.layernorm_forward(x, g, g, EPS)
     with pytest.raises(ValueError, match="overflows float32"):
         ln.layernorm_backward(dy, x, g, mean, invstd)
+
+
+def test_an_inverse_root_that_does_not_fit_is_an_error(mods):
+    """float32 values 1e-44 apart (subnormal) with eps = 0: sigma is about 5e-45, so
+    1/sigma does not fit float32. Each forward says so, never returning inf."""
+    ln, rms, gn = mods["layernorm"], mods["rmsnorm"], mods["groupnorm"]
+    x = np.array([[0.0, 1e-44]], np.float32)
+    one, zero = np.ones(2, np.float32), np.zeros(2, np.float32)
+    match = r"x: (row|group) 0 has a spread so small that its inverse root, [0-9.e+]+, overflows"
+    with pytest.raises(ValueError, match=match + " float32"):
+        ln.layernorm_forward(x, one, zero, 0.0)
+    with pytest.raises(ValueError, match=match + " float32"):
+        rms.rmsnorm_forward(x, one, 0.0)
+    with pytest.raises(ValueError, match=match + " float32"):
+        gn.groupnorm_forward(x.reshape(1, 2, 1), 1, one, zero, 0.0)
+    y, _, invstd = ln.layernorm_forward(x, one, zero, 1e-5)  # eps > 0 is the way out
+    assert np.isfinite(y).all() and np.isfinite(invstd).all()

@@ -251,8 +251,9 @@ def _fits(what, dtype):
         raise _overflow(what, dtype) from None
 
 
-def _inverse_root(what, root_squared):
-    """1/sqrt(root_squared), refusing a zero (a constant slice with eps = 0)."""
+def _inverse_root(what, root_squared, dtype):
+    """1/sqrt(root_squared) in dtype, refusing a zero (a constant slice with eps = 0) and
+    an inverse that does not fit dtype (a tiny spread with eps = 0), never returning inf."""
     if not (root_squared > 0).all():
         index = int(np.argmin(root_squared > 0))
         raise ValueError(
@@ -262,7 +263,13 @@ def _inverse_root(what, root_squared):
     inverse = 1 / np.sqrt(root_squared)
     if not np.isfinite(inverse).all():
         raise ValueError("x: a variance underflows to 0; expected eps > 0")
-    return inverse
+    if not (inverse <= np.finfo(dtype).max).all():
+        index = int(np.argmin(inverse <= np.finfo(dtype).max))
+        raise ValueError(
+            f"x: {what} {index} has a spread so small that its inverse root, {inverse[index]:.3g},"
+            f" overflows {np.dtype(dtype).name}; expected eps > 0"
+        )
+    return inverse.astype(dtype)
 
 
 def _threads():
@@ -526,7 +533,7 @@ def groupnorm_forward(x, groups, gamma, beta, eps=1e-5):
             sum_xc_sq[block] = (xc * xc).sum(axis=1)
     _finite_or_raise("x", mean2, sum_xc_sq)
     root_squared = _root_squared(eps=eps, n=n, sum_xc_sq=sum_xc_sq)
-    invstd = _inverse_root("group", root_squared).astype(dtype)
+    invstd = _inverse_root("group", root_squared, dtype)
     mean = mean2.astype(dtype)
     if _numba is not None:
         bad = np.zeros(rows)

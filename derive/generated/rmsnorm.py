@@ -221,8 +221,9 @@ def _fits(what, dtype):
         raise _overflow(what, dtype) from None
 
 
-def _inverse_root(what, root_squared):
-    """1/sqrt(root_squared), refusing a zero (a constant slice with eps = 0)."""
+def _inverse_root(what, root_squared, dtype):
+    """1/sqrt(root_squared) in dtype, refusing a zero (a constant slice with eps = 0) and
+    an inverse that does not fit dtype (a tiny spread with eps = 0), never returning inf."""
     if not (root_squared > 0).all():
         index = int(np.argmin(root_squared > 0))
         raise ValueError(
@@ -232,7 +233,13 @@ def _inverse_root(what, root_squared):
     inverse = 1 / np.sqrt(root_squared)
     if not np.isfinite(inverse).all():
         raise ValueError("x: a variance underflows to 0; expected eps > 0")
-    return inverse
+    if not (inverse <= np.finfo(dtype).max).all():
+        index = int(np.argmin(inverse <= np.finfo(dtype).max))
+        raise ValueError(
+            f"x: {what} {index} has a spread so small that its inverse root, {inverse[index]:.3g},"
+            f" overflows {np.dtype(dtype).name}; expected eps > 0"
+        )
+    return inverse.astype(dtype)
 
 
 def _threads():
@@ -466,7 +473,7 @@ def rmsnorm_forward(x, gamma, eps=1e-6):
             sum_x_sq[block] = (x * x).sum(axis=1)
     _finite_or_raise("x", mean2, sum_x_sq)
     root_squared = _root_squared(eps=eps, n=n, sum_x_sq=sum_x_sq)
-    invrms = _inverse_root("row", root_squared).astype(dtype)
+    invrms = _inverse_root("row", root_squared, dtype)
     if _numba is not None:
         bad = np.zeros(rows)
         suffix, (x_k, y_k) = _kernel_views(x4, y)
