@@ -304,6 +304,25 @@ def test_the_two_backends_agree(shape, dtype, seed):
         assert rel_err(a, b, sc) < tol
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("shape", [(3, 2, 2500), (2, 3, 1024), (2, 2, 1025), (135, 5), (7, 3)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_kernel_blocks_match_plain_numpy(backend, shape, dtype):
+    """The edges of the kernels' blocking: rows longer than _BLOCK_ELEMENTS (a part
+    block last, or none), and (N, C) rows taken four at a time with 3 left over, more
+    than _BLOCK_ROWS of them; against the plain-NumPy formula in float64."""
+    bn = load_generated("batchnorm", backend)
+    xa, dya, gamma, beta = make_inputs(shape, dtype, seed=11)
+    _, mean, invstd = bn.batchnorm_forward(xa, gamma, beta, EPS)
+    dx, dgamma, dbeta = bn.batchnorm_backward(dya, xa, gamma, mean, invstd)
+    want = ref_backward(*as64(dya, xa, gamma), EPS)
+    tol = tolerance(dtype, xa.size // shape[1], xa)
+    scale = dx_scale(dya, gamma, invstd)
+    for got, ref, sc in zip((dx, dgamma, dbeta), want, (scale, None, None), strict=True):
+        assert got.dtype == dtype
+        assert rel_err(got, ref, sc) < tol
+
+
 def test_numpy_blocks_agree_with_one_block(monkeypatch):
     """The NumPy path cut into blocks of one row gives what one block gives."""
     bn = load_generated("batchnorm", "numpy")
@@ -515,6 +534,40 @@ def test_a_dx_that_does_not_fit_is_an_error():
         batchnorm_backward(dy, x, huge, mean, invstd)
     with pytest.raises(ValueError, match="y: the result overflows float32"):
         batchnorm_forward(x, huge, np.zeros(3, np.float32), eps=0)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("shape", [(64, 3), (16, 3, 4)])
+def test_a_dgamma_that_does_not_fit_is_an_error(backend, shape):
+    """dgamma = sum(dy * xhat) over 64 values of about 2e37 is about 1e39, above float32's
+    largest; dx and dbeta stay far below it. The error names dgamma, on every path (the
+    fused kernels' float32 sums overflow too, and are done again in float64)."""
+    bn = load_generated("batchnorm", backend)
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal(shape).astype(np.float32)
+    gamma, beta = np.ones(3, np.float32), np.zeros(3, np.float32)
+    _, mean, invstd = bn.batchnorm_forward(x, gamma, beta, EPS)
+    xhat = x.astype(np.float64) - mean.reshape((1, 3) + (1,) * (x.ndim - 2))
+    dy = (2e37 * np.sign(xhat)).astype(np.float32)
+    assert np.abs(ref_backward(*as64(dy, x, gamma), EPS)[0]).max() < 3e38  # dx fits
+    with pytest.raises(ValueError, match="^dgamma: the result overflows float32"):
+        bn.batchnorm_backward(dy, x, gamma, mean, invstd)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("shape", [(2, 1), (2, 1, 3)])
+def test_an_invstd_that_does_not_fit_is_an_error(backend, shape):
+    """float32 values 1e-44 apart (subnormal) with eps = 0: sigma is about 5e-45, so
+    invstd = 1/sigma does not fit float32; the forward says so, never returning inf."""
+    bn = load_generated("batchnorm", backend)
+    x = np.zeros(shape, np.float32)
+    x[1] = 1e-44
+    one, zero = np.ones(1, np.float32), np.zeros(1, np.float32)
+    match = r"^x: channel 0 has a spread so small that its inverse root, [0-9.e+]+, overflows"
+    with pytest.raises(ValueError, match=match + " float32"):
+        bn.batchnorm_forward(x, one, zero, eps=0)
+    y, _, invstd = bn.batchnorm_forward(x, one, zero, eps=EPS)
+    assert np.isfinite(y).all() and np.isfinite(invstd).all()
 
 
 @pytest.mark.parametrize("eps", [None, "abc", "1e-5", -1, -1e-5, float("nan"), float("inf"), True])
