@@ -99,6 +99,10 @@ COPIES_MAX = 3.0  # on the NCHW shapes
 COPIES_FLOOR = 2.5  # read x and dy twice-ish, write dx once: about 2.5 copies
 MEMORY_MAX = 1.3
 DOUBLE_RATIO_MAX = 1.0  # batch-norm double backward against PyTorch's
+# Seconds of interleaved rounds per case at least (with at least the preset's repeats): a
+# short call gets more rounds, so that its minimum and median settle.
+BUDGET_S = 1.0
+MAX_ROUNDS = 400
 
 
 # ---------------------------------------------------------------- machine
@@ -268,21 +272,33 @@ def run_naive(n: int, cap_s: float) -> dict:
     }
 
 
-def interleaved(timed, repeats: int, *, warm: bool = True) -> tuple[dict, dict]:
-    """(min, median) seconds per name, the calls interleaved so that drift in
-    machine load hits every one alike; warm: one untimed call each first."""
+def interleaved(
+    timed, repeats: int, *, warm: bool = True, budget_s: float = 0.0, max_rounds: int = MAX_ROUNDS
+) -> tuple[dict, dict, int]:
+    """(min, median) seconds per name and the rounds run, the calls interleaved so that drift in
+    machine load hits every one alike; warm: one untimed call each first.
+
+    At least repeats rounds; more, up to max_rounds, while a round is short enough that
+    budget_s seconds hold them: a 0.1 ms call is timed hundreds of times, so that its
+    minimum and median are not decided by a few unlucky rounds."""
     times = {name: [] for name, _ in timed}
     if warm:
         for _, fn in timed:
             fn()
-    for _ in range(repeats):
+    rounds, done = repeats, 0
+    while done < rounds:
+        start = time.perf_counter()
         for name, fn in timed:
             t = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - t)
+        done += 1
+        if done == 1 and budget_s > 0:
+            per_round = time.perf_counter() - start
+            rounds = max(repeats, min(max_rounds, int(budget_s / max(per_round, 1e-9))))
     best = {name: min(ts) for name, ts in times.items()}
     median = {name: sorted(ts)[len(ts) // 2] for name, ts in times.items()}
-    return best, median
+    return best, median, done
 
 
 def time_verify(document, ns, repeats: int, budget_s: float = 10.0) -> float:
@@ -417,11 +433,12 @@ def backward_section(shapes, dtypes, repeats, log=print) -> dict:
             timed = (("ours", ours), ("torch", theirs), ("copy", copy), ("fresh", fresh_copy))
             # PyTorch's time on one shape swings 3x between calls (whether freed
             # pages are reused), so the median is kept beside the minimum.
-            best, median = interleaved(timed, repeats)
+            best, median, rounds = interleaved(timed, repeats, budget_s=BUDGET_S)
             row = {
                 "shape": list(shape),
                 "dtype": dtype,
                 "nbytes": int(x.nbytes),
+                "rounds": rounds,
                 "ours_s": best["ours"],
                 "torch_s": best["torch"],
                 "copy_s": best["copy"],
@@ -495,7 +512,7 @@ def double_backward_section(shapes, dtypes, repeats, log=print) -> dict:
             got, ref = ours(), [t.detach().numpy() for t in theirs()]
             errors = [_rel_err(a, b) for a, b in zip(got, ref, strict=True)]
             timed = (("ours", ours), ("torch", theirs))
-            best, median = interleaved(timed, repeats, warm=False)
+            best, median, _ = interleaved(timed, repeats, warm=False)
             row = {
                 "shape": list(shape),
                 "dtype": dtype,
@@ -593,7 +610,7 @@ def family_section(cases, dtypes, repeats, log=print) -> dict:
 
             timed = (("ours_f", ours_f), ("torch_f", torch_f), ("ours_b", ours_b))
             timed += (("torch_b", torch_b), ("copy", copy))
-            best, median = interleaved(timed, repeats)
+            best, median, rounds = interleaved(timed, repeats, budget_s=BUDGET_S)
             gc.collect()
             tracemalloc.start()
             try:
@@ -608,6 +625,7 @@ def family_section(cases, dtypes, repeats, log=print) -> dict:
                 "shape": list(shape),
                 "groups": groups,
                 "dtype": dtype,
+                "rounds": rounds,
                 "nbytes": int(x.nbytes),
                 **{f"{k}_s": v for k, v in best.items()},
                 **{f"{k}_median_s": v for k, v in median.items()},
@@ -1039,6 +1057,8 @@ def tex_context(results: dict) -> dict:
             ),
             "floor": f"{COPIES_FLOOR:g}",
             "goal": f"{COPIES_MAX:g}",
+            "max_rounds": MAX_ROUNDS,
+            "budget": f"{BUDGET_S:g}",
         }
     mem = results.get("memory")
     if mem:

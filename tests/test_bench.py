@@ -250,3 +250,28 @@ def test_tex_compiles(bench, tmp_path):
     tex.write_text(bench.render_tex(results), encoding="utf-8")
     pdf = bench.build_pdf(tex, tmp_path / "_build")
     assert pdf.stat().st_size > 1000
+
+
+def test_interleaved_gives_short_calls_more_rounds(bench):
+    calls = {"a": 0, "b": 0}
+
+    def count(name):
+        def fn():
+            calls[name] += 1
+
+        return fn
+
+    timed = (("a", count("a")), ("b", count("b")))
+    best, median, rounds = bench.interleaved(timed, 3)
+    assert rounds == 3 and calls == {"a": 4, "b": 4}  # one warm-up call each
+    assert set(best) == set(median) == {"a", "b"}
+    assert all(best[k] <= median[k] for k in best)
+    calls.update(a=0, b=0)
+    _, _, rounds = bench.interleaved(timed, 3, budget_s=10.0, max_rounds=50)
+    assert rounds == 50 and calls == {"a": 51, "b": 51}  # capped at max_rounds
+
+    def slow():
+        time.sleep(0.02)
+
+    _, _, rounds = bench.interleaved((("slow", slow),), 2, budget_s=0.01)
+    assert rounds == 2  # never fewer than repeats
