@@ -470,13 +470,40 @@ BAD_BACKWARD = [
     ((X, X, G1, MEAN, np.array([1.0, np.inf, 1.0])), "invstd: expected finite values"),
     ((np.full((4, 3), np.nan), X, G1, MEAN, INVSTD), "dy and x: expected finite values"),
 ]
+# the per-channel inputs, which the fused kernel checks itself: every kind of bad value in
+# each, on the (N, C) layout here and the (N, C, S) one in the test
+X3 = np.stack([X, X[::-1]], axis=-1)
+BAD_STATISTICS = [
+    ((X, X, np.array([1.0, np.nan, 1.0]), MEAN, INVSTD), "gamma: expected finite values"),
+    ((X, X, np.array([1.0, 1.0, -np.inf]), MEAN, INVSTD), "gamma: expected finite values"),
+    ((X, X, G1, np.array([np.inf, 0.0, 0.0]), INVSTD), "mean: expected finite values"),
+    ((X, X, G1, np.array([0.0, np.nan, 0.0]), INVSTD), "mean: expected finite values"),
+    ((X, X, G1, MEAN, np.array([1.0, 1.0, np.nan])), "invstd: expected finite values"),
+    ((X, X, G1, MEAN, np.array([1.0, 0.0, 1.0])), "invstd: expected values > 0"),
+    ((X, X, G1, MEAN, np.array([-1.0, 1.0, 1.0])), "invstd: expected values > 0"),
+    ((X, X, G1, MEAN, np.array([1.0, 1.0, -0.0])), "invstd: expected values > 0"),
+]
 
 
-@pytest.mark.parametrize(("args", "message"), BAD_BACKWARD)
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize(("args", "message"), BAD_BACKWARD + BAD_STATISTICS)
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")  # inf/nan inputs warn, then raise
-def test_backward_rejects_bad_input(args, message):
+def test_backward_rejects_bad_input(backend, args, message):
+    bn = load_generated("batchnorm", backend)
     with pytest.raises(ValueError, match=message):
-        batchnorm_backward(*args)
+        bn.batchnorm_backward(*args)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize(("args", "message"), BAD_STATISTICS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_backward_rejects_bad_statistics_on_every_layout(backend, args, message, dtype):
+    """The same bad per-channel inputs with x of shape (N, C, S) and in float32."""
+    bn = load_generated("batchnorm", backend)
+    gamma, mean, invstd = (np.asarray(a, dtype) for a in args[2:])
+    with pytest.raises(ValueError, match=message):
+        bn.batchnorm_backward(X3.astype(dtype), X3.astype(dtype), gamma, mean, invstd)
 
 
 BAD_XHAT = [

@@ -325,16 +325,23 @@ def _check_like(name, value, x):
     return a
 
 
-def _check_values(name, value, shape, dtype, what):
+def _check_values(name, value, shape, dtype, what, *, finite=True):
+    """value as an array of dtype and shape; finite=False leaves the values to a later
+    _check_finite (a fused kernel that flags them itself)."""
     a = np.asarray(value)
     if a.dtype.kind not in "fiu":
         raise ValueError(f"{name}: expected real numbers, got dtype {a.dtype}")
     if a.shape != tuple(shape):
         raise ValueError(f"{name}: expected shape {tuple(shape)}, {what}, got {a.shape}")
     a = a.astype(dtype, copy=False)
+    if finite:
+        _check_finite(name, a)
+    return a
+
+
+def _check_finite(name, a):
     if not np.isfinite(a).all():
         raise ValueError(f"{name}: expected finite values, got {a[~np.isfinite(a)][0]}")
-    return a
 
 
 def _check_positive(name, a):
@@ -562,6 +569,10 @@ if _numba is not None:
             DGAMMA[c] = T(_dgamma_nb(invstd, sum_dy_xc))
             DBETA[c] = T(_dbeta_nb(sum_dy))
             bad = DGAMMA[c] - DGAMMA[c] + (DBETA[c] - DBETA[c])
+            # the per-channel inputs are checked here, not before the call (_check_statistics)
+            bad += (GAMMA[c] - GAMMA[c]) + (MEAN[c] - MEAN[c]) + (INVSTD[c] - INVSTD[c])
+            if not INVSTD[c] > 0:
+                bad += T(np.nan)
             a_t = T(a)
             k_t = T(k)
             m_t = T(m)
@@ -633,6 +644,10 @@ if _numba is not None:
             DGAMMA[c] = T(_dgamma_nb(invstd, sum_dy_xc))
             DBETA[c] = T(_dbeta_nb(sum_dy))
             bad = DGAMMA[c] - DGAMMA[c] + (DBETA[c] - DBETA[c])
+            # the per-channel inputs are checked here, not before the call (_check_statistics)
+            bad += (GAMMA[c] - GAMMA[c]) + (MEAN[c] - MEAN[c]) + (INVSTD[c] - INVSTD[c])
+            if not INVSTD[c] > 0:
+                bad += T(np.nan)
             flag += bad
         BAD = np.empty(chunks, X.dtype)
         for t in _numba.prange(chunks):
@@ -766,8 +781,16 @@ def _channels_view(x):
     return (x.shape[0], x.shape[1], n // x.shape[0]), n
 
 
-def _per_channel(name, value, x):
-    return _check_values(name, value, (x.shape[1],), x.dtype, "one per channel")
+def _per_channel(name, value, x, *, finite=True):
+    return _check_values(name, value, (x.shape[1],), x.dtype, "one per channel", finite=finite)
+
+
+def _check_statistics(gamma, mean, invstd):
+    """The backward's per-channel inputs: finite, and invstd > 0. The fused kernel flags
+    the same things itself, so there this runs only after a flag, to name the input."""
+    for name, a in (("gamma", gamma), ("mean", mean), ("invstd", invstd)):
+        _check_finite(name, a)
+    _check_positive("invstd", invstd)
 
 
 def _chunks(rows):
@@ -890,19 +913,20 @@ def batchnorm_backward(dy, x, gamma, mean, invstd):
     x = _check_array("x", x, min_ndim=2, want="shape (N, C) or (N, C, *spatial)")
     dy = _check_like("dy", dy, x)
     shape, n = _channels_view(x)
-    gamma = _per_channel("gamma", gamma, x)
-    mean = _per_channel("mean", mean, x)
-    invstd = _per_channel("invstd", invstd, x)
-    _check_positive("invstd", invstd)
+    gamma = _per_channel("gamma", gamma, x, finite=False)
+    mean = _per_channel("mean", mean, x, finite=False)
+    invstd = _per_channel("invstd", invstd, x, finite=False)
     x3, dy3 = x.reshape(shape), dy.reshape(shape)
     dx = np.empty(shape, dtype=x.dtype)
     if _numba is not None:
         sums, dgamma, dbeta, bad = _backward_numba(x3, dy3, gamma, mean, invstd, dx)
         if bad != 0 or not np.isfinite(sums).all():
+            _check_statistics(gamma, mean, invstd)
             dgamma, dbeta = _backward_numba_again(
                 x3, dy3, gamma, mean, invstd, dx, sums, dgamma, dbeta
             )
         return dx.reshape(x.shape), dgamma, dbeta
+    _check_statistics(gamma, mean, invstd)
     blocks = _row_blocks(shape[0], x3[0].nbytes)
     mean_b = mean[:, None]
     sum_dy = np.zeros(shape[1])

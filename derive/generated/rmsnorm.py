@@ -170,16 +170,23 @@ def _check_like(name, value, x):
     return a
 
 
-def _check_values(name, value, shape, dtype, what):
+def _check_values(name, value, shape, dtype, what, *, finite=True):
+    """value as an array of dtype and shape; finite=False leaves the values to a later
+    _check_finite (a fused kernel that flags them itself)."""
     a = np.asarray(value)
     if a.dtype.kind not in "fiu":
         raise ValueError(f"{name}: expected real numbers, got dtype {a.dtype}")
     if a.shape != tuple(shape):
         raise ValueError(f"{name}: expected shape {tuple(shape)}, {what}, got {a.shape}")
     a = a.astype(dtype, copy=False)
+    if finite:
+        _check_finite(name, a)
+    return a
+
+
+def _check_finite(name, a):
     if not np.isfinite(a).all():
         raise ValueError(f"{name}: expected finite values, got {a[~np.isfinite(a)][0]}")
-    return a
 
 
 def _check_positive(name, a):
