@@ -376,3 +376,56 @@ def test_an_inverse_root_that_does_not_fit_is_an_error(mods):
         gn.groupnorm_forward(x.reshape(1, 2, 1), 1, one, zero, 0.0)
     y, _, invstd = ln.layernorm_forward(x, one, zero, 1e-5)  # eps > 0 is the way out
     assert np.isfinite(y).all() and np.isfinite(invstd).all()
+
+
+# -- float32 block sums that overflow where the float64 result fits ---------------------------
+# The fused kernels sum float32 values in float32 over blocks (rows of dgamma and dbeta,
+# runs of a row's values), then in float64. Each case below overflows such a block sum in
+# float32 while every true result fits float32: the kernel must notice and redo the call
+# in float64, never returning inf and never calling a finite result an overflow. The
+# results are compared with the float64 formulas, relative to max|dy| (the size of the
+# terms that cancel).
+F32_BIG = 3e37  # twelve of them overflow float32 (max about 3.4e38)
+
+
+def _cancelling_rows(rows=24):
+    """dy rows of +F32_BIG then as many of -F32_BIG: dbeta cancels to 0 exactly."""
+    return np.repeat([F32_BIG, -F32_BIG], rows // 2)[:, None]
+
+
+def test_float32_block_sums_that_overflow_are_redone_in_float64(mods):
+    ln, rms, gn = mods["layernorm"], mods["rmsnorm"], mods["groupnorm"]
+    one4 = np.ones(4, np.float32)
+
+    # LayerNorm: the rows' dbeta block sum reaches 12 * 3e37; every row is the same, so
+    # dgamma cancels too
+    x = np.tile(np.float32([0, 1, 2, 3]), (24, 1))
+    dy = np.broadcast_to(_cancelling_rows(), x.shape).astype(np.float32)
+    assert np.isinf(np.float32(F32_BIG) * 12)  # a float32 block sum would overflow
+    _, mean, invstd = ln.layernorm_forward(x, one4, 0 * one4, EPS)
+    got = ln.layernorm_backward(dy, x, one4, mean, invstd)
+    want = ref_layernorm(*(a.astype(np.float64) for a in (x, dy, one4, 0 * one4)), EPS)[1:]
+    for g, w in zip(got, want, strict=True):
+        assert g.dtype == np.float32 and np.isfinite(g).all()
+        assert rel_err(g, w, F32_BIG) < 1e-6
+
+    # RMSNorm: constant rows, xhat = 1 nearly, so the dgamma block sum overflows
+    x = np.ones((24, 4), np.float32)
+    (invrms,) = rms.rmsnorm_forward(x, one4, RMS_EPS)[1:]
+    dx, dgamma = rms.rmsnorm_backward(dy, x, one4, invrms)
+    want = ref_rmsnorm(*(a.astype(np.float64) for a in (x, dy, one4)), RMS_EPS)[1:]
+    for g, w in zip((dx, dgamma), want, strict=True):
+        assert g.dtype == np.float32 and np.isfinite(g).all()
+        assert rel_err(g, w, F32_BIG) < 1e-6
+
+    # GroupNorm: one group of 1024 spatial values, +1e38 then -1e38 on the same x values;
+    # every accumulator of a vectorised float32 sum sees at least four +1e38 first
+    half = np.arange(512, dtype=np.float32)
+    x = np.concatenate([half, half]).reshape(1, 1, 1024)
+    dy = np.repeat(np.float32([1e38, -1e38]), 512).reshape(1, 1, 1024)
+    _, mean, invstd = gn.groupnorm_forward(x, 1, one4[:1], 0 * one4[:1], EPS)
+    got = gn.groupnorm_backward(dy, x, 1, one4[:1], mean, invstd)
+    want = ref_groupnorm(*(a.astype(np.float64) for a in (x, dy)), 1, np.ones(1), np.zeros(1), EPS)
+    for g, w in zip(got, want[1:], strict=True):
+        assert g.dtype == np.float32 and np.isfinite(g).all()
+        assert rel_err(g, w, 1e38) < 1e-6
