@@ -99,6 +99,7 @@ COPIES_MAX = 3.0  # on the NCHW shapes
 COPIES_FLOOR = 2.5  # read x and dy twice-ish, write dx once: about 2.5 copies
 MEMORY_MAX = 1.3
 DOUBLE_RATIO_MAX = 1.0  # batch-norm double backward against PyTorch's
+FAMILY_NAMES = {"layernorm": "LayerNorm", "rmsnorm": "RMSNorm", "groupnorm": "GroupNorm"}
 # Seconds of interleaved rounds per case at least (with at least the preset's repeats): a
 # short call gets more rounds, so that its minimum and median settle.
 BUDGET_S = 1.0
@@ -194,8 +195,17 @@ def machine_info() -> dict:
         "numpy": np.__version__,
         "torch": torch_version,
         "sympy": sympy.__version__,
+        "numba": _numba_version(),
         "backend": _backend(),
     }
+
+
+def _numba_version() -> str | None:
+    try:
+        import numba
+    except ImportError:
+        return None
+    return numba.__version__
 
 
 def _backend() -> str:
@@ -964,6 +974,14 @@ def tex_context(results: dict) -> dict:
                 tex_escape(f"{m['python']} / {m['numpy']} / {m['torch']} / {m['sympy']}"),
             ),
             (
+                "generated code's backend",
+                tex_escape(
+                    m.get("backend", "?")
+                    + (f" (numba {m['numba']})" if m.get("numba") else "")
+                    + "; DERIVE_BACKEND=numpy forces the NumPy path"
+                ),
+            ),
+            (
                 "threads",
                 tex_escape(
                     f"NumPy ufuncs {t['numpy_ufunc_threads']}, NumPy BLAS {t['numpy_blas_threads']}"
@@ -1059,6 +1077,47 @@ def tex_context(results: dict) -> dict:
             "goal": f"{COPIES_MAX:g}",
             "max_rounds": MAX_ROUNDS,
             "budget": f"{BUDGET_S:g}",
+        }
+    fam = results.get("family")
+    if fam:
+        ctx["family"] = {
+            "repeats": fam["repeats"],
+            "rows": [
+                {
+                    "name": FAMILY_NAMES[r["module"]]
+                    + (f", {r['groups']} groups" if r.get("groups") else ""),
+                    "shape": _tex_shape(r["shape"]),
+                    "dtype": r["dtype"],
+                    "ours_ms": _sig(r["ours_b_s"] * 1e3),
+                    "torch_ms": _sig(r["torch_b_s"] * 1e3),
+                    "ratio": f"{r['ratio_torch']:.2f}",
+                    "ratio_median": f"{r['ratio_torch_median']:.2f}",
+                    "forward": f"{r['ratio_forward']:.2f}",
+                    "forward_median": f"{r['ratio_forward_median']:.2f}",
+                    "copies": f"{r['ours_copies']:.2f}",
+                    "memory": f"{r['ours_tracemalloc_arrays']:.2f}",
+                }
+                for r in fam["rows"]
+            ],
+            "goal": f"{FAMILY_RATIO_MAX:g}",
+        }
+    dbl = results.get("double_backward")
+    if dbl:
+        ctx["double"] = {
+            "repeats": dbl["repeats"],
+            "rows": [
+                {
+                    "shape": _tex_shape(r["shape"]),
+                    "dtype": r["dtype"],
+                    "ours_ms": _sig(r["ours_s"] * 1e3),
+                    "torch_ms": _sig(r["torch_s"] * 1e3),
+                    "ratio": f"{r['ratio_torch']:.2f}",
+                    "ratio_median": f"{r['ratio_torch_median']:.2f}",
+                    "err": f"{max(r['max_rel_err'].values()):.1e}",
+                }
+                for r in dbl["rows"]
+            ],
+            "goal": f"{DOUBLE_RATIO_MAX:g}",
         }
     mem = results.get("memory")
     if mem:

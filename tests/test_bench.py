@@ -111,6 +111,38 @@ def fixed_results() -> dict:
             "torch_rss_arrays": 1.5,
         }
     ]
+    family_rows = [
+        {
+            "module": module,
+            "shape": shape,
+            "groups": groups,
+            "dtype": "float32",
+            "rounds": 3,
+            "ours_b_s": 0.004,
+            "torch_b_s": 0.005,
+            "ratio_torch": 0.8,
+            "ratio_torch_median": 0.85,
+            "ratio_forward": 1.25,
+            "ratio_forward_median": 1.2,
+            "ours_copies": 2.5,
+            "ours_tracemalloc_arrays": 1.01,
+        }
+        for module, shape, groups in (("layernorm", [64, 8], None), ("groupnorm", [2, 4, 3], 2))
+    ]
+    double_rows = [
+        {
+            "shape": [64, 4],
+            "dtype": "float64",
+            "backend": "numba",
+            "ours_s": 0.002,
+            "torch_s": 0.04,
+            "ratio_torch": 0.05,
+            "ours_median_s": 0.0021,
+            "torch_median_s": 0.042,
+            "ratio_torch_median": 0.05,
+            "max_rel_err": {"dx2": 1e-15, "dgamma2": 3e-15, "ddy": 2e-15},
+        }
+    ]
     results = {
         "schema": 1,
         "mode": "quick",
@@ -128,6 +160,8 @@ def fixed_results() -> dict:
         },
         "backward": {"rows": bw_rows, "repeats": 3, "eps": 1e-5},
         "memory": {"rows": mem_rows},
+        "family": {"rows": family_rows, "repeats": 3},
+        "double_backward": {"rows": double_rows, "repeats": 3, "eps": 1e-5},
     }
     return results
 
@@ -238,6 +272,8 @@ def test_tex_renders_deterministically(bench):
     assert r"\missed" in first and r"\met" in first
     assert r"naive, capped (lower bound)" in first
     assert r"$4\times3\times2\times2$" in first
+    assert r"GroupNorm, 2 groups & $2\times4\times3$ & float32 & 4.00 & 5.00 & 0.80 (0.85)" in first
+    assert r"\section{Batch-norm double backward}" in first and "3.0e-15" in first
     assert "\\BLOCK" not in first and "\\VAR" not in first
     assert first.rstrip().endswith(r"\end{document}")
 
