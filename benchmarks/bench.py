@@ -958,6 +958,11 @@ def _tex_shape(shape) -> str:
     return r"$" + r"\times".join(str(s) for s in shape) + r"$"
 
 
+def _tex_shape_breakable(shape) -> str:
+    """A shape that may break after a times sign: chart labels are narrower than 32x64x56x56."""
+    return r"$" + r"{\times}$\allowbreak$".join(str(s) for s in shape) + r"$"
+
+
 def tex_context(results: dict) -> dict:
     """Everything the template prints, as ready-made strings (pure function of results)."""
     m = results["machine"]
@@ -1063,7 +1068,8 @@ def tex_context(results: dict) -> dict:
             "rows": rows,
             "repeats": bw["repeats"],
             "labels": ",".join(
-                "{" + _tex_shape(r["shape"]) + r"\\" + r["dtype"] + "}" for r in bw["rows"]
+                "{" + _tex_shape_breakable(r["shape"]) + r"\\" + r["dtype"] + "}"
+                for r in bw["rows"]
             ),
             "xticks": ",".join(str(k) for k in range(len(bw["rows"]))),
             "xmax": len(bw["rows"]) - 0.5,
