@@ -520,7 +520,8 @@ def _backward_fused(x4, dy4, gamma2, inverse2, dx):
     suffix, (x_k, dy_k, dx_k) = _kernel_views(x4, dy4, dx)
     kernel = _backward_kernel_spatial if suffix == "_spatial" else _backward_kernel_rows
     kernel(x_k, dy_k, gamma2, inverse2, dx_k, dgamma_parts, sums, bad)
-    return dgamma_parts.sum(axis=0), sums, bad
+    with np.errstate(over="ignore", invalid="ignore"):  # inf in a part: the caller redoes it
+        return dgamma_parts.sum(axis=0), sums, bad
 
 
 # -- public functions ------------------------------------------------------------------
