@@ -958,6 +958,18 @@ def _tex_shape(shape) -> str:
     return r"$" + r"\times".join(str(s) for s in shape) + r"$"
 
 
+def _timing_cells(row, ours_s, torch_s) -> dict:
+    """The table cells every timing row has: shape, dtype, both times, their ratios."""
+    return {
+        "shape": _tex_shape(row["shape"]),
+        "dtype": row["dtype"],
+        "ours_ms": _sig(ours_s * 1e3),
+        "torch_ms": _sig(torch_s * 1e3),
+        "ratio": f"{row['ratio_torch']:.2f}",
+        "ratio_median": f"{row['ratio_torch_median']:.2f}",
+    }
+
+
 def _tex_shape_breakable(shape) -> str:
     """A shape that may break after a times sign: chart labels are narrower than 32x64x56x56."""
     return r"$" + r"{\times}$\allowbreak$".join(str(s) for s in shape) + r"$"
@@ -1051,16 +1063,11 @@ def tex_context(results: dict) -> dict:
             rows.append(
                 {
                     "k": k,
-                    "shape": _tex_shape(r["shape"]),
-                    "dtype": r["dtype"],
-                    "ours_ms": _sig(r["ours_s"] * 1e3),
-                    "torch_ms": _sig(r["torch_s"] * 1e3),
+                    **_timing_cells(r, r["ours_s"], r["torch_s"]),
                     "copy_ms": _sig(r["copy_s"] * 1e3),
                     "ours_copies": f"{r['ours_copies']:.2f}",
                     "torch_copies": f"{r['torch_copies']:.2f}",
                     "fresh_copies": f"{r['fresh_copy_s'] / r['copy_s']:.2f}",
-                    "ratio": f"{r['ratio_torch']:.2f}",
-                    "ratio_median": f"{r['ratio_torch_median']:.2f}",
                     "err": f"{r['max_rel_err']['dx']:.1e}",
                 }
             )
@@ -1092,12 +1099,7 @@ def tex_context(results: dict) -> dict:
                 {
                     "name": FAMILY_NAMES[r["module"]]
                     + (f", {r['groups']} groups" if r.get("groups") else ""),
-                    "shape": _tex_shape(r["shape"]),
-                    "dtype": r["dtype"],
-                    "ours_ms": _sig(r["ours_b_s"] * 1e3),
-                    "torch_ms": _sig(r["torch_b_s"] * 1e3),
-                    "ratio": f"{r['ratio_torch']:.2f}",
-                    "ratio_median": f"{r['ratio_torch_median']:.2f}",
+                    **_timing_cells(r, r["ours_b_s"], r["torch_b_s"]),
                     "forward": f"{r['ratio_forward']:.2f}",
                     "forward_median": f"{r['ratio_forward_median']:.2f}",
                     "copies": f"{r['ours_copies']:.2f}",
@@ -1113,12 +1115,7 @@ def tex_context(results: dict) -> dict:
             "repeats": dbl["repeats"],
             "rows": [
                 {
-                    "shape": _tex_shape(r["shape"]),
-                    "dtype": r["dtype"],
-                    "ours_ms": _sig(r["ours_s"] * 1e3),
-                    "torch_ms": _sig(r["torch_s"] * 1e3),
-                    "ratio": f"{r['ratio_torch']:.2f}",
-                    "ratio_median": f"{r['ratio_torch_median']:.2f}",
+                    **_timing_cells(r, r["ours_s"], r["torch_s"]),
                     "err": f"{max(r['max_rel_err'].values()):.1e}",
                 }
                 for r in dbl["rows"]
