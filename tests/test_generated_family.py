@@ -430,3 +430,48 @@ def test_float32_block_sums_that_overflow_are_redone_in_float64(mods):
     for g, w in zip(got, want[1:], strict=True):
         assert g.dtype == np.float32 and np.isfinite(g).all()
         assert rel_err(g, w, 1e38) < 1e-6
+
+
+@pytest.mark.parametrize(("n", "groups", "spatial"), [(2500, None, None), (1025, 2, 1025)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_forward_blocks_match_plain_numpy(mods, n, groups, spatial, dtype):
+    """The fused forward sums rows (LayerNorm) and channels' spatial values (GroupNorm)
+    in blocks of 1024 with a part block last; far from zero, so that the statistics are
+    taken about a rounded mean."""
+    rng = np.random.default_rng(8)
+    if groups is None:
+        x = (rng.standard_normal((3, n)) + 1e3).astype(dtype)
+        gamma, beta = (rng.standard_normal(n).astype(dtype) for _ in range(2))
+        got = mods["layernorm"].layernorm_forward(x, gamma, beta, EPS)
+        want = ref_layernorm(*(a.astype(np.float64) for a in (x, x, gamma, beta)), EPS)[0]
+        rms = mods["rmsnorm"].rmsnorm_forward(x, gamma, RMS_EPS)[0]
+        rms_want = ref_rmsnorm(*(a.astype(np.float64) for a in (x, x, gamma)), RMS_EPS)[0]
+        assert rel_err(rms, rms_want) < tolerance(dtype, n)
+    else:
+        x = (rng.standard_normal((2, 4, spatial)) + 1e3).astype(dtype)
+        gamma, beta = (rng.standard_normal(4).astype(dtype) for _ in range(2))
+        got = mods["groupnorm"].groupnorm_forward(x, groups, gamma, beta, EPS)
+        x64, g64, b64 = (a.astype(np.float64) for a in (x, gamma, beta))
+        want = ref_groupnorm(x64, x64, groups, g64, b64, EPS)[0]
+    cond = 1 + 1e3  # |x| / sigma
+    assert got[0].dtype == dtype
+    assert rel_err(got[0], want) < tolerance(dtype, x.size // x.shape[0], cond)
+
+
+def test_float32_forward_sums_that_overflow_are_redone_in_float64(mods):
+    """x - shift and x * x overflow float32 for values of 3e38, though mean, sigma and y
+    all fit: the fused forward redoes the call in float64 instead of calling x not
+    finite."""
+    x = np.float32([[-3e38, 3e38, -3e38, 3e38]])
+    one, zero = np.ones(4, np.float32), np.zeros(4, np.float32)
+    with np.errstate(over="ignore"):
+        assert np.isinf(x[0, 1] - x[0, 0]) and np.isinf(x[0, 0] * x[0, 0])
+    want = np.float32([[-1, 1, -1, 1]])
+    y, mean, invstd = mods["layernorm"].layernorm_forward(x, one, zero, EPS)
+    assert y.dtype == np.float32 and mean == 0 and np.isfinite(invstd).all()
+    assert rel_err(y, want) < 1e-5
+    y, invrms = mods["rmsnorm"].rmsnorm_forward(x, one, RMS_EPS)
+    assert rel_err(y, want) < 1e-5 and np.isfinite(invrms).all()
+    gn = mods["groupnorm"]
+    y, mean, invstd = gn.groupnorm_forward(x.reshape(1, 1, 4), 1, one[:1], zero[:1], EPS)
+    assert rel_err(y.reshape(1, 4), want) < 1e-5 and mean == 0

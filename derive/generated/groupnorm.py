@@ -321,23 +321,6 @@ if _numba is not None:
     _dx_coefficients_nb = _jit(_dx_coefficients)
     _dx_element_nb = _jit(_dx_element)
 
-    @_numba.njit(parallel=True, cache=True, fastmath=_FASTMATH)
-    def _statistics_kernel(X, OUT):
-        """Per row of X (rows, n): the mean (shifted by the row's first value) and sum_xc_sq."""
-        n = X.shape[1]
-        for r in _numba.prange(X.shape[0]):
-            shift = np.float64(X[r, 0])
-            total = 0.0
-            for e in range(n):
-                total += np.float64(X[r, e]) - shift
-            mean = shift + total / n
-            OUT[r, 0] = mean
-            sum_xc_sq = 0.0
-            for e in range(n):
-                xc = np.float64(X[r, e]) - mean
-                sum_xc_sq += xc * xc
-            OUT[r, 1] = sum_xc_sq
-
     # The per-block loops are functions of their own (inlined), so that each loop starts at
     # 0 over a 1-D slice: LLVM vectorises them then, and not the same loop written in place
     # over j0..j1 (measured 1.5x slower in the batch-norm kernels).
@@ -401,25 +384,92 @@ if _numba is not None:
             bad += value - value
         return bad
 
+    @_numba.njit(cache=True, fastmath=_FASTMATH, inline="always")
+    def _forward_shift_sum(X, shift):
+        """sum(x - shift) over one block, in x's dtype."""
+        total = X.dtype.type(0)
+        for e in range(X.shape[0]):
+            total += X[e] - shift
+        return total
+
+    @_numba.njit(cache=True, fastmath=_FASTMATH, inline="always")
+    def _forward_square_sum(X, mean):
+        """sum_xc_sq over one block, in x's dtype."""
+        sum_xc_sq = X.dtype.type(0)
+        for e in range(X.shape[0]):
+            xc = X[e] - mean
+            sum_xc_sq += xc * xc
+        return sum_xc_sq
+
+    @_numba.njit(cache=True, fastmath=_FASTMATH, inline="always")
+    def _forward_row_y(X, GAMMA, BETA, mean, scale, Y):
+        """y along one row in x's dtype, and a flag that is not 0 where a stored y is inf or
+        nan."""
+        bad = Y.dtype.type(0)
+        for j in range(X.shape[0]):
+            gamma = GAMMA[j]
+            beta = BETA[j]
+            xc = X[j] - mean
+            value = _y_element_nb(scale, gamma, beta, xc)
+            Y[j] = value
+            bad += value - value
+        return bad
+
+    @_numba.njit(cache=True, fastmath=_FASTMATH, inline="always")
+    def _forward_spatial_y(X, gamma, beta, mean, scale, Y):
+        """y along one channel's spatial values in x's dtype, and its flag."""
+        bad = Y.dtype.type(0)
+        for s in range(X.shape[0]):
+            xc = X[s] - mean
+            value = _y_element_nb(scale, gamma, beta, xc)
+            Y[s] = value
+            bad += value - value
+        return bad
+
     @_numba.njit(parallel=True, cache=True, fastmath=_FASTMATH)
-    def _y_kernel_spatial(X, GAMMA, BETA, MEAN, INV, Y, BAD):
-        """y per element; BAD[row] is not 0 where a stored y is inf or nan."""
+    def _forward_kernel_spatial(X, GAMMA, BETA, eps, OUT, Y, BAD):
+        """Per row: its statistics (OUT, float64: the mean and sum_xc_sq), invstd rounded to x's
+        dtype T as the caller returns it, then y per element while the row is in cache.
+        The sums run in T over blocks of at most _BLOCK_ELEMENTS values, each added to
+        float64 totals. BAD[row] is not 0 where a stored y is inf or nan, or where invstd
+        is not valid (the caller checks OUT again and names the row)."""
         G, Cg = X.shape[1], X.shape[2]
         S = X.shape[3]
+        n = Cg * S
+        T = X.dtype.type
         for row in _numba.prange(X.shape[0] * G):
             b, g = row // G, row % G
-            mean = np.float64(MEAN[b, g])
-            invstd = np.float64(INV[b, g])
+            shift = X[b, g, 0, 0]
+            total = 0.0
+            for j in range(Cg):
+                for s0 in range(0, S, _BLOCK_ELEMENTS):
+                    part = _forward_shift_sum(X[b, g, j, s0 : s0 + _BLOCK_ELEMENTS], shift)
+                    total += np.float64(part)
+            mean = np.float64(shift) + total / n
+            mean_ = T(mean)
+            sum_xc_sq = 0.0
+            for j in range(Cg):
+                for s0 in range(0, S, _BLOCK_ELEMENTS):
+                    part = _forward_square_sum(X[b, g, j, s0 : s0 + _BLOCK_ELEMENTS], mean_)
+                    sum_xc_sq += np.float64(part)
+            # the squares are about mean_ (x's dtype, so that x - mean_ is exact near it);
+            # sum (x - mean)^2 = sum (x - mean_)^2 - n (mean - mean_)^2 as sum (x - mean) = 0
+            gap = mean - np.float64(mean_)
+            sum_xc_sq -= n * gap * gap
+            if sum_xc_sq < 0:  # rounding, for a nearly constant row (nan stays nan)
+                sum_xc_sq = 0.0
+            OUT[row, 0] = mean
+            OUT[row, 1] = sum_xc_sq
+            root = np.sqrt(_root_squared_nb(eps, n, sum_xc_sq))
+            invstd = T(1.0 / root) if root > 0 else T(np.inf)
             scale = _y_coefficients_nb(invstd)
 
-            bad = 0.0
+            scale_ = T(scale)
+            bad = np.float64(invstd - invstd)
             for j in range(Cg):
-                gamma = np.float64(GAMMA[g, j])
-                beta = np.float64(BETA[g, j])
-                for s in range(S):
-                    xc = np.float64(X[b, g, j, s]) - mean
-                    Y[b, g, j, s] = _y_element_nb(scale, gamma, beta, xc)
-                    bad += Y[b, g, j, s] - Y[b, g, j, s]
+                bad += _forward_spatial_y(
+                    X[b, g, j], GAMMA[g, j], BETA[g, j], mean_, scale_, Y[b, g, j]
+                )
             BAD[row] = bad
 
     @_numba.njit(parallel=True, cache=True, fastmath=_FASTMATH)
@@ -474,22 +524,43 @@ if _numba is not None:
                     BAD[row] = bad
 
     @_numba.njit(parallel=True, cache=True, fastmath=_FASTMATH)
-    def _y_kernel_rows(X, GAMMA, BETA, MEAN, INV, Y, BAD):
-        """y per element; BAD[row] is not 0 where a stored y is inf or nan."""
+    def _forward_kernel_rows(X, GAMMA, BETA, eps, OUT, Y, BAD):
+        """Per row: its statistics (OUT, float64: the mean and sum_xc_sq), invstd rounded to x's
+        dtype T as the caller returns it, then y per element while the row is in cache.
+        The sums run in T over blocks of at most _BLOCK_ELEMENTS values, each added to
+        float64 totals. BAD[row] is not 0 where a stored y is inf or nan, or where invstd
+        is not valid (the caller checks OUT again and names the row)."""
         G, Cg = X.shape[1], X.shape[2]
+        n = Cg
+        T = X.dtype.type
         for row in _numba.prange(X.shape[0] * G):
             b, g = row // G, row % G
-            mean = np.float64(MEAN[b, g])
-            invstd = np.float64(INV[b, g])
+            shift = X[b, g, 0]
+            total = 0.0
+            for j0 in range(0, Cg, _BLOCK_ELEMENTS):
+                part = _forward_shift_sum(X[b, g, j0 : j0 + _BLOCK_ELEMENTS], shift)
+                total += np.float64(part)
+            mean = np.float64(shift) + total / n
+            mean_ = T(mean)
+            sum_xc_sq = 0.0
+            for j0 in range(0, Cg, _BLOCK_ELEMENTS):
+                part = _forward_square_sum(X[b, g, j0 : j0 + _BLOCK_ELEMENTS], mean_)
+                sum_xc_sq += np.float64(part)
+            # the squares are about mean_ (x's dtype, so that x - mean_ is exact near it);
+            # sum (x - mean)^2 = sum (x - mean_)^2 - n (mean - mean_)^2 as sum (x - mean) = 0
+            gap = mean - np.float64(mean_)
+            sum_xc_sq -= n * gap * gap
+            if sum_xc_sq < 0:  # rounding, for a nearly constant row (nan stays nan)
+                sum_xc_sq = 0.0
+            OUT[row, 0] = mean
+            OUT[row, 1] = sum_xc_sq
+            root = np.sqrt(_root_squared_nb(eps, n, sum_xc_sq))
+            invstd = T(1.0 / root) if root > 0 else T(np.inf)
             scale = _y_coefficients_nb(invstd)
 
-            bad = 0.0
-            for j in range(Cg):
-                gamma = np.float64(GAMMA[g, j])
-                beta = np.float64(BETA[g, j])
-                xc = np.float64(X[b, g, j]) - mean
-                Y[b, g, j] = _y_element_nb(scale, gamma, beta, xc)
-                bad += Y[b, g, j] - Y[b, g, j]
+            scale_ = T(scale)
+            bad = np.float64(invstd - invstd)
+            bad += _forward_row_y(X[b, g], GAMMA[g], BETA[g], mean_, scale_, Y[b, g])
             BAD[row] = bad
 
     @_numba.njit(parallel=True, cache=True, fastmath=_FASTMATH)
@@ -574,6 +645,19 @@ def _partials(chunks, shape):
     return np.zeros((chunks, *shape), dtype=np.float64)
 
 
+def _forward_fused(x4, gamma2, beta2, eps, y):
+    """The forward kernel on (N, G, Cg, S) arrays, y written in place: the per-row
+    statistics (float64: mean, sum_xc_sq) and flags that are not 0 where a stored y
+    (or the row's invstd) is inf or nan."""
+    rows = x4.shape[0] * x4.shape[1]
+    out = np.zeros((rows, 2))
+    bad = np.zeros(rows)
+    suffix, (x_k, y_k) = _kernel_views(x4, y)
+    kernel = _forward_kernel_spatial if suffix == "_spatial" else _forward_kernel_rows
+    kernel(x_k, gamma2, beta2, eps, out, y_k, bad)
+    return out, bad
+
+
 def _backward_fused(x4, dy4, gamma2, mean2, inverse2, dx):
     """The backward kernel on (N, G, Cg, S) arrays, dx written in place: dgamma, dbeta (float64,
     the parameters' shape), the per-row sums, and flags that are not 0 where a stored dx
@@ -620,8 +704,19 @@ def groupnorm_forward(x, groups, gamma, beta, eps=1e-5):
     beta2 = beta.reshape(param_shape)
     y = np.empty(shape, dtype=dtype)
     if _numba is not None:
-        out = np.zeros((rows, 2), dtype=np.float64)
-        _statistics_kernel(x4.reshape(rows, n), out)
+        params = [gamma2, beta2]
+        out, bad = _forward_fused(x4, *params, eps, y)
+        if dtype != np.float64 and not (np.isfinite(out).all() and np.isfinite(bad).all()):
+            # inf or nan in a float32 block sum or y: once more in float64, so that only an
+            # input that is not finite, or a result that does not fit, is an error
+            y64 = np.empty(shape)
+            as64 = [a.astype(np.float64) for a in (x4, *params)]
+            out, bad = _forward_fused(*as64, eps, y64)
+            if np.isfinite(bad).all() and np.abs(y64).max() <= np.finfo(dtype).max:
+                y[...] = y64
+            else:
+                bad[...] = np.inf
+            del as64, y64
         mean2, sum_xc_sq = out[:, 0], out[:, 1]
     else:
         x2, mean2 = x4.reshape(rows, n), np.zeros(rows)
@@ -638,10 +733,7 @@ def groupnorm_forward(x, groups, gamma, beta, eps=1e-5):
     invstd = _inverse_root("group", root_squared, dtype)
     mean = mean2.astype(dtype)
     if _numba is not None:
-        bad = np.zeros(rows)
-        suffix, (x_k, y_k) = _kernel_views(x4, y)
-        kernel = _y_kernel_spatial if suffix == "_spatial" else _y_kernel_rows
-        kernel(x_k, gamma2, beta2, mean.reshape(shape[:2]), invstd.reshape(shape[:2]), y_k, bad)
+        # the statistics (and so invstd) passed the checks above: a flag is y's
         if not np.isfinite(bad).all():
             raise _overflow("y", dtype)
     else:
