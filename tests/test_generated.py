@@ -607,3 +607,48 @@ def test_bad_eps_names_eps(eps):
 def test_eps_of_any_real_type(eps):
     y, _, _ = batchnorm_forward(X, G1, G1, eps)
     assert np.isfinite(y).all()
+
+
+# -- float32 block sums that overflow where every result fits ------------------------------
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("layout", ["rows", "channels"])
+def test_float32_block_sums_that_overflow_are_redone_in_float64(backend, layout):
+    """dy of +-BIG in halves on x values that repeat: every true sum cancels to 0 and dx =
+    gamma * dy / sigma fits float32, but a float32 block sum of dy passes 3.4e38. The
+    fused kernels redo the call in float64 (dx included); the NumPy path is float64."""
+    bn = load_generated("batchnorm", backend)
+    if layout == "rows":  # (N, C): a channel is a column of 24 rows, summed 4 at a time
+        x = np.tile(np.arange(12, dtype=np.float32), 2)[:, None]
+        dy = np.repeat(np.float32([3e37, -3e37]), 12)[:, None]
+    else:  # (N, C, S): one channel of 2 rows of 1024, summed 1024 at a time
+        x = np.tile(np.arange(512, dtype=np.float32), 4).reshape(2, 1, 1024)
+        dy = np.tile(np.repeat(np.float32([1e38, -1e38]), 512), 2).reshape(2, 1, 1024)
+    one = np.ones(1, np.float32)
+    _, mean, invstd = bn.batchnorm_forward(x, one, 0 * one, EPS)
+    got = bn.batchnorm_backward(dy, x, one, mean, invstd)
+    want = ref_backward(*as64(dy, x, one), EPS)
+    for g, w in zip(got, want, strict=True):
+        assert g.dtype == np.float32 and np.isfinite(g).all()
+        assert rel_err(g, w, float(np.abs(dy).max())) < 1e-6
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("shape", [(24, 2), (12, 2, 2)])
+def test_a_dbeta_that_does_not_fit_is_an_error(backend, shape):
+    """dbeta = sum(dy) = 24 * 3e37 does not fit float32: an error naming dbeta, never inf."""
+    bn = load_generated("batchnorm", backend)
+    x = np.random.default_rng(4).standard_normal(shape).astype(np.float32)
+    one = np.ones(2, np.float32)
+    _, mean, invstd = bn.batchnorm_forward(x, one, 0 * one, EPS)
+    with pytest.raises(ValueError, match="^dbeta: the result overflows float32"):
+        bn.batchnorm_backward(np.full(shape, 3e37, np.float32), x, one, mean, invstd)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_large_coefficient_with_zero_dy_gives_zero(backend):
+    """gamma * invstd = 1e40 does not fit float32, but with dy = 0 every result is 0."""
+    bn = load_generated("batchnorm", backend)
+    x = np.random.default_rng(5).standard_normal((6, 2)).astype(np.float32)
+    gamma, invstd = np.full(2, 1e30, np.float32), np.full(2, 1e10, np.float32)
+    dx, dgamma, dbeta = bn.batchnorm_backward(0 * x, x, gamma, np.zeros(2, np.float32), invstd)
+    assert not dx.any() and not dgamma.any() and not dbeta.any()

@@ -410,6 +410,18 @@ def test_float32_block_sums_that_overflow_are_redone_in_float64(mods):
         assert g.dtype == np.float32 and np.isfinite(g).all()
         assert rel_err(g, w, F32_BIG) < 1e-6
 
+    # LayerNorm, one row of 48: the row's own float32 sum of dy * gamma overflows (so the
+    # float32 dx is nan and must be replaced by the float64 one)
+    x48 = np.tile(np.arange(12, dtype=np.float32), 4)[None, :]
+    dy48 = np.repeat(np.float32([1.5e38, -1.5e38]), 24)[None, :]
+    g48 = np.ones(48, np.float32)
+    _, mean, invstd = ln.layernorm_forward(x48, g48, 0 * g48, EPS)
+    got = ln.layernorm_backward(dy48, x48, g48, mean, invstd)
+    want = ref_layernorm(*(a.astype(np.float64) for a in (x48, dy48, g48, 0 * g48)), EPS)[1:]
+    for g, w in zip(got, want, strict=True):
+        assert g.dtype == np.float32 and np.isfinite(g).all()
+        assert rel_err(g, w, 1.5e38) < 1e-6
+
     # RMSNorm: constant rows, xhat = 1 nearly, so the dgamma block sum overflows
     x = np.ones((24, 4), np.float32)
     (invrms,) = rms.rmsnorm_forward(x, one4, RMS_EPS)[1:]

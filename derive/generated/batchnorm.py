@@ -928,27 +928,29 @@ def batchnorm_backward(dy, x, gamma, mean, invstd):
             )
         return dx.reshape(x.shape), dgamma, dbeta
     _check_statistics(gamma, mean, invstd)
-    blocks = _row_blocks(shape[0], x3[0].nbytes)
-    mean_b = mean[:, None]
+    # float64 throughout, each result rounded once to x's dtype inside _fits: the NumPy
+    # path is the reference, so no float32 product may underflow or overflow on the way
+    blocks = _row_blocks(shape[0], x3[0].size * 8)
+    mean_b = mean.astype(np.float64)[:, None]
     sum_dy = np.zeros(shape[1])
     sum_dy_xc = np.zeros(shape[1])
     for r in blocks:
-        xc, dy = x3[r] - mean_b, dy3[r]
-        sum_dy += dy.sum(axis=(0, 2), dtype=np.float64)
-        sum_dy_xc += (dy * xc).sum(axis=(0, 2), dtype=np.float64)
+        xc, dy = x3[r] - mean_b, dy3[r].astype(np.float64)
+        sum_dy += dy.sum(axis=(0, 2))
+        sum_dy_xc += (dy * xc).sum(axis=(0, 2))
     _finite_or_raise("dy and x", sum_dy, sum_dy_xc)
-    # the coefficients, dgamma and dbeta from the float64 sums, rounded to x's dtype in
-    # _fits: a float32 sum that does not fit float32 is an error there, never a silent inf
-    with _fits("dx", x.dtype):
-        a, k, m = _dx_coefficients(gamma, invstd, n, sum_dy, sum_dy_xc)
+    gamma, invstd = gamma.astype(np.float64), invstd.astype(np.float64)
+    a, k, m = _dx_coefficients(gamma, invstd, n, sum_dy, sum_dy_xc)
 
-        per_channel = [np.asarray(v, x.dtype)[:, None] for v in (a, k, m)]
+    per_channel = [np.asarray(v, np.float64)[:, None] for v in (a, k, m)]
+    with _fits("dx", x.dtype):
         for r in blocks:
-            xc, dy = x3[r] - mean_b, dy3[r]
-            dx[r] = _dx_element(*per_channel, dy, xc)
+            xc, dy = x3[r] - mean_b, dy3[r].astype(np.float64)
+            dx[r] = _dx_element(*per_channel, dy, xc).astype(x.dtype)
     with _fits("dgamma", x.dtype):
-        dgamma = np.asarray(_dgamma(invstd=invstd, sum_dy_xc=sum_dy_xc), x.dtype)
-    dbeta = np.asarray(_dbeta(sum_dy=sum_dy), x.dtype)
+        dgamma = np.asarray(_dgamma(invstd=invstd, sum_dy_xc=sum_dy_xc)).astype(x.dtype)
+    with _fits("dbeta", x.dtype):
+        dbeta = np.asarray(_dbeta(sum_dy=sum_dy)).astype(x.dtype)
     return dx.reshape(x.shape), dgamma, dbeta
 
 
