@@ -549,7 +549,7 @@ def _partials(chunks, shape):
     return np.zeros((chunks, *shape), dtype=np.float64)
 
 
-def _forward_fused(x4, gamma2, eps, y):
+def _forward_fused(x4, gamma2, y, *, eps):
     """The forward kernel on (N, G, Cg, S) arrays, y written in place: the per-row
     statistics (float64: sum_x_sq) and flags that are not 0 where a stored y
     (or the row's invrms) is inf or nan."""
@@ -560,6 +560,24 @@ def _forward_fused(x4, gamma2, eps, y):
     kernel = _forward_kernel_spatial if suffix == "_spatial" else _forward_kernel_rows
     kernel(x_k, gamma2, eps, out, y_k, bad)
     return out, bad
+
+
+def _redone_in_float64(fused, arrays, out, **kwargs):
+    """fused(*arrays, out, **kwargs), whose last result flags inf or nan stored in out. A
+    float32 call that meets inf or nan in any result (a block sum can overflow where the
+    float64 one fits) runs once more on float64 copies, so that only an input that is not
+    finite, or a result that does not fit, is an error: its out is copied back where it
+    fits out's dtype, else every flag is set."""
+    results = fused(*arrays, out, **kwargs)
+    if out.dtype == np.float64 or all(np.isfinite(a).all() for a in results):
+        return results
+    out64 = np.empty(out.shape)
+    results = fused(*(a.astype(np.float64) for a in arrays), out64, **kwargs)
+    if np.isfinite(results[-1]).all() and np.abs(out64).max() <= np.finfo(out.dtype).max:
+        out[...] = out64
+    else:
+        results[-1][...] = np.inf
+    return results
 
 
 def _backward_fused(x4, dy4, gamma2, inverse2, dx):
@@ -601,19 +619,8 @@ def rmsnorm_forward(x, gamma, eps=1e-6):
     gamma2 = gamma.reshape(param_shape)
     y = np.empty(shape, dtype=dtype)
     if _numba is not None:
-        params = [gamma2]
-        out, bad = _forward_fused(x4, *params, eps, y)
-        if dtype != np.float64 and not (np.isfinite(out).all() and np.isfinite(bad).all()):
-            # inf or nan in a float32 block sum or y: once more in float64, so that only an
-            # input that is not finite, or a result that does not fit, is an error
-            y64 = np.empty(shape)
-            as64 = [a.astype(np.float64) for a in (x4, *params)]
-            out, bad = _forward_fused(*as64, eps, y64)
-            if np.isfinite(bad).all() and np.abs(y64).max() <= np.finfo(dtype).max:
-                y[...] = y64
-            else:
-                bad[...] = np.inf
-            del as64, y64
+        arrays = [x4, gamma2]
+        out, bad = _redone_in_float64(_forward_fused, arrays, y, eps=eps)
         mean2, sum_x_sq = out[:, 0], out[:, 1]
     else:
         x2, mean2 = x4.reshape(rows, n), np.zeros(rows)
@@ -665,19 +672,8 @@ def rmsnorm_backward(dy, x, gamma, invrms):
     gamma_shape = gamma.shape
     dx = np.empty(shape, dtype=x.dtype)
     if _numba is not None:
-        inputs = (x4, dy4, gamma2, inverse2)
-        grads = _backward_fused(*inputs, dx)
-        if dtype != np.float64 and not all(np.isfinite(a).all() for a in grads):
-            # inf or nan in a float32 block sum or dx: once more in float64, so that only a
-            # result that does not fit float32 (or an input that is not finite) is an error
-            dx64 = np.empty(shape)
-            grads = _backward_fused(*(a.astype(np.float64) for a in inputs), dx64)
-            if np.isfinite(grads[-1]).all() and np.abs(dx64).max() <= np.finfo(dtype).max:
-                dx[...] = dx64
-            else:
-                grads[-1][...] = np.inf
-            del dx64
-        dgamma, sums, bad = grads
+        arrays = [x4, dy4, gamma2, inverse2]
+        dgamma, sums, bad = _redone_in_float64(_backward_fused, arrays, dx)
         _finite_or_raise("dy and x", sums)
         if not np.isfinite(bad).all():
             raise _overflow("dx", x.dtype)
