@@ -14,6 +14,7 @@ Python.  The grammar:
     d(f, v)          graph-view partial (one level of definitions; see model.py)
     D(f, v)          adjoint: v's ancestors held fixed, its descendants recomputed
     delta(a, b)      Kronecker delta      sqrt(f)   the principal square root
+    exp(f), log(f)   the exponential, and the natural logarithm (defined where f > 0)
 
 The free indices ``i`` and ``j`` are fixed by the claim's case (``for``).  Any
 other name that the model does not declare is an index, and must be bound by
@@ -45,7 +46,7 @@ MAX_EXPONENT = 16
 # A constant folded from literals (10**16 * 10**16 ...) may not exceed this.
 MAX_CONSTANT_DIGITS = 200
 
-FUNCTIONS = ("sum", "d", "D", "delta", "sqrt")
+FUNCTIONS = ("sum", "d", "D", "delta", "sqrt", "exp", "log")
 CASES = {
     # case label: (free indices, relation between them)
     "all": ((), None),
@@ -201,6 +202,9 @@ class Scope:
         # (σ·0/σ² -> 0) would otherwise hide a division by a σ that is 0 at n = 1.
         self.touched: set = set()  # node atoms named, directly or as D/d arguments
         self.divisors: list = []  # every divisor and base of a negative power
+        # (how, expr) with how "positive" (a log's argument) or "nonnegative" (a
+        # radicand): SymPy drops them (exp(log(u)) -> u, sqrt(u)**2 -> u), the checks may not.
+        self.conditions: list = []
 
     def declared(self, name: str) -> bool:
         m = self.model
@@ -217,7 +221,7 @@ def parse(text: str, model, assignment: dict, **scope) -> sp.Expr:
 
 
 def parse_side(text: str, model, assignment: dict, **scope):
-    """(expression, node atoms it names, divisors it uses) of one side."""
+    """(expression, node atoms it names, divisors it uses, domain conditions) of one side."""
     tree = read(text)
     s = Scope(model, assignment, **scope)
     expr = _Reader(s, text).expr(tree)
@@ -225,9 +229,11 @@ def parse_side(text: str, model, assignment: dict, **scope):
         raise LanguageError(f"{text!r} is not an expression")
     if expr.has(sp.zoo, sp.nan, sp.oo, -sp.oo):
         raise LanguageError(f"{text!r} divides by zero")
+    if expr.has(sp.I):
+        raise LanguageError(f"{text!r} has no real value (a root or log of a negative number)")
     if not model.symbolic:
         check_positions(expr, model.n, text)
-    return expr, frozenset(s.touched), tuple(s.divisors)
+    return expr, frozenset(s.touched), tuple(s.divisors), tuple(s.conditions)
 
 
 def check_positions(expr, n: int, text: str) -> None:
@@ -321,6 +327,8 @@ class _Reader:
                 self._by_zero(node.left)
             if b.is_Rational and b < 0 and not a.is_Number:
                 self.s.divisors.append(a)
+            if b.is_Rational and b.q == 2 and not a.is_Number:
+                self.s.conditions.append(("nonnegative", a))
             out = self._power(a, b)
         if out.is_Rational and len(str(abs(out.p))) + len(str(out.q)) > MAX_CONSTANT_DIGITS:
             self.fail(f"a constant of more than {MAX_CONSTANT_DIGITS} digits")
@@ -388,7 +396,7 @@ class _Reader:
     # -- calls -------------------------------------------------------------
     def _Call(self, node):
         name = node.func.id
-        nargs = {"sum": 2, "d": 2, "D": 2, "delta": 2, "sqrt": 1}[name]
+        nargs = {"sum": 2, "d": 2, "D": 2, "delta": 2, "sqrt": 1, "exp": 1, "log": 1}[name]
         if len(node.args) != nargs:
             self.fail(f"{name} takes {nargs} argument{'s' * (nargs > 1)}, got {len(node.args)}")
         return getattr(self, "_call_" + name)(node)
@@ -412,6 +420,7 @@ class _Reader:
             ne = s.assignment[v.id]
         s.bound = (*s.bound, k)
         before, touched = len(s.divisors), s.touched
+        before_c = len(s.conditions)
         s.touched = set()
         try:
             f = self.expr(f_node)
@@ -421,9 +430,12 @@ class _Reader:
         inner_touched, s.touched = s.touched, touched
         inner_divisors = s.divisors[before:]
         del s.divisors[before:]
+        inner_conditions = s.conditions[before_c:]
+        del s.conditions[before_c:]
         if s.model.symbolic:
             s.touched |= inner_touched
             s.divisors += inner_divisors
+            s.conditions += inner_conditions
         else:  # what the body names, once per position of the sum
             positions = [sp.Integer(v) for v in range(1, s.model.n + 1) if v != ne]
             for a in inner_touched:
@@ -433,6 +445,10 @@ class _Reader:
                     s.touched.add(a)
             for d in inner_divisors:
                 s.divisors += [d.xreplace({ks: v}) for v in positions] if d.has(ks) else [d]
+            for how, c in inner_conditions:
+                s.conditions += (
+                    [(how, c.xreplace({ks: v})) for v in positions] if c.has(ks) else [(how, c)]
+                )
         return s.model.sum(f, ks, ne=ne)
 
     def _derivative(self, node, how):
@@ -462,7 +478,29 @@ class _Reader:
         return sp.KroneckerDelta(a, b)
 
     def _call_sqrt(self, node):
-        return sp.sqrt(self.expr(node.args[0]))
+        u = self.expr(node.args[0])
+        if u.is_Number and u < 0:
+            self._never(node.args[0], "a square root of a negative number")
+        if not u.is_Number:
+            self.s.conditions.append(("nonnegative", u))
+        return sp.sqrt(u)
+
+    def _call_exp(self, node):
+        return sp.exp(self.expr(node.args[0]))
+
+    def _call_log(self, node):
+        u = self.expr(node.args[0])
+        if u.is_Number and u <= 0:
+            self._never(node.args[0], f"the logarithm of {u}")
+        if not u.is_Number:
+            self.s.conditions.append(("positive", u))
+        return sp.log(u)
+
+    def _never(self, arg: ast.expr, what: str):
+        # A constant that names the size (log(n - 1)) only fails at some n.
+        if any(isinstance(a, ast.Name) for a in ast.walk(arg)):
+            raise PositionError(f"{self.text!r} takes {what} at n = {self.s.model.n}")
+        self.fail(f"{what} has no real value")
 
 
 # -- the symmetry shortcut ----------------------------------------------------------------

@@ -27,8 +27,10 @@ import sympy as sp
 from sympy import Indexed, IndexedBase, KroneckerDelta, Sum, Symbol
 
 from . import nodes as kinds
-from .language import N_SYMBOL, LanguageError, PositionError, parse, read
+from .language import N_SYMBOL, LanguageError, PositionError, parse_side, read
 from .spec import ModelSpec, NodeSpec, SpecError
+
+_CALL_KINDS = {"sqrt": kinds.ROOT, "exp": kinds.EXP, "log": kinds.LOG}
 
 
 class ModelError(ValueError):
@@ -42,9 +44,20 @@ class Node:
     keeps the reason instead of a body: every use of the node at this n is then
     not applicable (PositionError), and the model stays usable for other nodes."""
 
-    def __init__(self, spec: NodeSpec, atom, index: Symbol | None, kind, body, undefined=""):
+    def __init__(
+        self, spec: NodeSpec, atom, index: Symbol | None, kind, body, undefined="", conditions=()
+    ):
         self.spec, self.atom, self.index, self.kind = spec, atom, index, kind
         self._body, self.undefined = body, undefined
+        # (how, expr): where the definition has a value (a log's argument > 0 inside
+        # it, ...), kept because SymPy may drop it (exp(log(u)) -> u).  The kind's
+        # own domain (a log node's body > 0) is the kind's: nodes.Kind.domain.
+        self.conditions = conditions
+
+    def conditions_at(self, position):
+        if self.index is None or not self.conditions:
+            return self.conditions
+        return tuple((how, c.xreplace({self.index: position})) for how, c in self.conditions)
 
     @property
     def name(self) -> str:
@@ -61,8 +74,7 @@ class Node:
         return self.body if self.index is None else self.body.xreplace({self.index: position})
 
     def definition_at(self, position):
-        body = self.body_at(position)
-        return sp.sqrt(body) if self.kind is kinds.ROOT else body
+        return self.kind.function(self.body_at(position))
 
 
 def _definition_index(node: str, name: str) -> Symbol:
@@ -78,9 +90,14 @@ class Model:
         self.spec = spec
         self.n = n
         self.size = sp.Integer(n) if isinstance(n, int) else N_SYMBOL
-        self.families: dict[str, IndexedBase] = {v: IndexedBase(v, real=True) for v in spec.vectors}
+        positive = set(spec.positive)
+        self.families: dict[str, IndexedBase] = {
+            v: IndexedBase(v, positive=True) if v in positive else IndexedBase(v, real=True)
+            for v in spec.vectors
+        }
         self.scalars: dict[str, Symbol] = {v: Symbol(v, real=True) for v in spec.scalars}
         self.scalars.update({v: Symbol(v, nonnegative=True) for v in spec.nonnegative})
+        self.scalars.update({v: Symbol(v, positive=True) for v in spec.positive_scalars})
         self.input_names = frozenset(self.families) | frozenset(self.scalars)
         for node in spec.nodes:
             if node.index is None:
@@ -101,6 +118,68 @@ class Model:
         }
         self._adjoint_memo: dict = {}
         self._inputs_memo: dict = {}
+        self.constraints = tuple(self._read_constraint(c) for c in spec.constraints)
+        self.solved = self._solve() if not self.symbolic else ()
+
+    # -- constraints ---------------------------------------------------------
+    def _read_constraint(self, c):
+        """lhs - rhs, over the inputs only."""
+        try:
+            sides = [
+                parse_side(t, self, {}, names=self.input_names, derivatives=False)
+                for t in (c.lhs, c.rhs)
+            ]
+        except PositionError as exc:
+            raise SpecError(c.field, f"{exc} (a constraint must hold at every n)") from None
+        except LanguageError as exc:
+            raise SpecError(c.field, str(exc)) from None
+        expr = sides[0][0] - sides[1][0]
+        if expr.has(sp.exp, sp.log) or any(
+            p.is_Pow and not p.exp.is_Integer for p in expr.atoms(sp.Pow)
+        ):
+            raise SpecError(c.field, "a constraint must be polynomial in the inputs")
+        return expr
+
+    def _solve(self):
+        """Each constraint solved for one input: ((atom, value), ...) in order, each
+        value in the inputs not yet solved.  The input is the last one (declaration
+        order, highest position) that occurs linearly with a constant coefficient."""
+        solved: list = []
+        for c, expr in zip(self.spec.constraints, self.constraints, strict=True):
+            e = sp.expand(expr.xreplace(dict(solved)))
+            if e == 0:
+                continue
+            atoms = [a for a in self._input_atoms() if e.has(a)]
+            for a in reversed(atoms):
+                coeff = e.coeff(a, 1)
+                if coeff.is_Rational and coeff != 0 and not (e - coeff * a).has(a):
+                    value = sp.expand(a - e / coeff)
+                    solved = [(b, sp.expand(v.xreplace({a: value}))) for b, v in solved]
+                    solved.append((a, value))
+                    break
+            else:
+                if not atoms:
+                    raise SpecError(c.field, f"{c.text!r} never holds at n = {self.n}")
+                raise SpecError(
+                    c.field,
+                    f"cannot solve {c.text!r} for an input: one input must occur linearly, "
+                    "with a constant coefficient",
+                )
+        return tuple(solved)
+
+    def _input_atoms(self):
+        out = [self.families[v][c] for v in self.spec.vectors for c in range(1, self.n + 1)]
+        return out + [self.scalars[v] for v in self.spec.all_scalars]
+
+    @functools.cached_property
+    def constrained(self) -> frozenset[str]:
+        """The inputs (by name) that some constraint mentions."""
+        return frozenset(
+            self.name_of(a)
+            for e in self.constraints
+            for a in e.free_symbols | e.atoms(Indexed)
+            if isinstance(a, Indexed) or a.name in self.input_names
+        )
 
     # -- reading the declarations -------------------------------------------
     def _read_node(self, spec: NodeSpec, visible) -> Node:
@@ -109,11 +188,21 @@ class Model:
         text, kind = spec.text, kinds.EXPLICIT
         try:
             top = read(text)
-            if isinstance(top, ast.Call) and top.func.id == "sqrt" and len(top.args) == 1:
-                # A root by declaration: SymPy would split sqrt(u/n) into sqrt(u)/sqrt(n).
+            if isinstance(top, ast.Call) and top.func.id in _CALL_KINDS and len(top.args) == 1:
+                # A root (or exp, log) by declaration: SymPy would split sqrt(u/n) into
+                # sqrt(u)/sqrt(n), and exp(log(u)) into u, losing the node.
                 text = ast.get_source_segment(text.strip(), top.args[0])
-                kind = kinds.ROOT
-            expr = parse(text, self, assignment, names=frozenset(visible), derivatives=False)
+                kind = _CALL_KINDS[top.func.id]
+            expr, _, _, conditions = parse_side(
+                text, self, assignment, names=frozenset(visible), derivatives=False
+            )
+            if kind.domain and expr.is_Number:
+                if expr < 0 or (expr == 0 and kind.domain == "positive"):
+                    what = f"{kind.name}({expr}) has no real value"
+                    names = {a.id for a in ast.walk(read(text)) if isinstance(a, ast.Name)}
+                    if self.spec.size not in names:
+                        raise LanguageError(what)
+                    raise PositionError(f"{what} at n = {self.n}")
         except PositionError as exc:
             atom = self.families[spec.name] if spec.index else self.scalars[spec.name]
             return Node(spec, atom, index, kind, None, f"node {spec.name}: {exc}")
@@ -125,12 +214,13 @@ class Model:
             for k in s.variables:
                 renames[k] = _definition_index(spec.name, k.name)
         expr = expr.xreplace(renames)
+        conditions = tuple((how, c.xreplace(renames)) for how, c in conditions)
         if spec.index is None and any(
             a.is_Symbol and a.is_integer for a in expr.free_symbols if a != N_SYMBOL
         ):
             raise SpecError(spec.field, "a scalar node's definition has a free index")
         atom = self.families[spec.name] if spec.index else self.scalars[spec.name]
-        return Node(spec, atom, index, kind, expr)
+        return Node(spec, atom, index, kind, expr, conditions=conditions)
 
     def _direct_deps(self, node: Node) -> frozenset[str]:
         """The declared names a definition mentions (read from its text, so a node
@@ -161,7 +251,9 @@ class Model:
         from .language import positions_by_index_only
 
         declared = frozenset(self.spec.declared)
-        return all(positions_by_index_only(n.text, declared) for n in self.spec.nodes)
+        texts = [n.text for n in self.spec.nodes]
+        texts += [t for c in self.spec.constraints for t in (c.lhs, c.rhs)]
+        return all(positions_by_index_only(t, declared) for t in texts)
 
     # -- atoms -------------------------------------------------------------
     def node_of(self, atom) -> Node | None:
@@ -260,7 +352,7 @@ class Model:
         out = sp.diff(e, v)
         for s, mark in markers.items():
             node = self.node_atoms[s]
-            out += sp.diff(e, mark) * node.kind.chain(s, sp.diff(node.body, v))
+            out += sp.diff(e, mark) * node.kind.chain(s, node.body, sp.diff(node.body, v))
         return out.xreplace({m: s for s, m in markers.items()})
 
     def adjoint(self, f, v):
@@ -279,7 +371,9 @@ class Model:
     def _adjoint_scalar(self, node: Node, v):
         key = (node.name, v)
         if key not in self._adjoint_memo:
-            self._adjoint_memo[key] = node.kind.chain(node.atom, self.adjoint(node.body, v))
+            self._adjoint_memo[key] = node.kind.chain(
+                node.atom, node.body, self.adjoint(node.body, v)
+            )
         return self._adjoint_memo[key]
 
     # -- what an atom depends on ----------------------------------------------

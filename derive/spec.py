@@ -6,8 +6,11 @@ the scalar inputs (some known to be >= 0) and an ordered list of nodes, each
 knows batch norm: the old ``model = "xhat"`` / ``"layer"`` kinds are presets
 written in the same form.
 
-A node whose whole definition is ``sqrt(u)`` is of kind ``sqrt`` (a root with
-s**2 == u); every other node is ``explicit``.  See ``nodes.py``.
+A node whose whole definition is ``sqrt(u)``, ``exp(u)`` or ``log(u)`` is of
+that kind (a root with s**2 == u, ...); every other node is ``explicit``.  See
+``nodes.py``.  ``positive`` names inputs known to be > 0 (every element, for a
+vector); ``constraints`` are equalities among the inputs, ``lhs = rhs``, and
+claims are checked where they all hold (see ``model.py``).
 """
 
 from __future__ import annotations
@@ -18,11 +21,11 @@ from dataclasses import dataclass
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 # The language's own function names and the names SymPy's printers treat
 # specially can never be declared.
-RESERVED = frozenset({"sum", "d", "D", "delta", "sqrt", "ne"})
+RESERVED = frozenset({"sum", "d", "D", "delta", "sqrt", "exp", "log", "ne"})
 _NODE = re.compile(
     r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:\[\s*([A-Za-z_][A-Za-z0-9_]*)\s*\])?\s*=(.*)\Z"
 )
-MODEL_KEYS = {"size", "vectors", "scalars", "nonnegative", "nodes"}
+MODEL_KEYS = {"size", "vectors", "scalars", "nonnegative", "positive", "constraints", "nodes"}
 # A model is small by nature (batch norm has 7 nodes); the bound keeps a
 # hostile file from declaring thousands of names.
 MAX_DECLARATIONS = 64
@@ -45,6 +48,17 @@ class NodeSpec:
 
 
 @dataclass(frozen=True)
+class ConstraintSpec:
+    lhs: str
+    rhs: str
+    field: str  # e.g. "model.constraints[1]"
+
+    @property
+    def text(self) -> str:
+        return f"{self.lhs} = {self.rhs}"
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     size: str = "n"
     vectors: tuple[str, ...] = ()
@@ -52,14 +66,24 @@ class ModelSpec:
     nonnegative: tuple[str, ...] = ()
     nodes: tuple[NodeSpec, ...] = ()
     preset: str = ""  # the preset it came from, "" when declared in the file
+    positive: tuple[str, ...] = ()  # vectors whose every element is > 0, and scalars > 0
+    constraints: tuple[ConstraintSpec, ...] = ()
+
+    @property
+    def positive_scalars(self) -> tuple[str, ...]:
+        return tuple(v for v in self.positive if v not in self.vectors)
+
+    @property
+    def all_scalars(self) -> tuple[str, ...]:
+        """Every scalar input: real, nonnegative, then positive."""
+        return (*self.scalars, *self.nonnegative, *self.positive_scalars)
 
     @property
     def declared(self) -> tuple[str, ...]:
         return (
             self.size,
             *self.vectors,
-            *self.scalars,
-            *self.nonnegative,
+            *self.all_scalars,
             *(node.name for node in self.nodes),
         )
 
@@ -87,14 +111,14 @@ def from_table(table) -> ModelSpec:
     if not isinstance(size, str) or not IDENTIFIER.match(size):
         raise SpecError("model.size", f"expected a name, got {size!r}")
     lists = {}
-    for key in ("vectors", "scalars", "nonnegative", "nodes"):
+    for key in ("vectors", "scalars", "nonnegative", "positive", "constraints", "nodes"):
         value = table.get(key, [])
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise SpecError(f"model.{key}", "expected a list of strings")
         if len(value) > MAX_DECLARATIONS:
             raise SpecError(f"model.{key}", f"at most {MAX_DECLARATIONS} entries")
         lists[key] = value
-    for key in ("vectors", "scalars", "nonnegative"):
+    for key in ("vectors", "scalars", "nonnegative", "positive"):
         for pos, name in enumerate(lists[key], 1):
             if not IDENTIFIER.match(name):
                 raise SpecError(f"model.{key}[{pos}]", f"expected a name, got {name!r}")
@@ -108,12 +132,21 @@ def from_table(table) -> ModelSpec:
         if not body:
             raise SpecError(field, "empty definition")
         nodes.append(NodeSpec(name, index, body, field))
+    constraints = []
+    for pos, text in enumerate(lists["constraints"], 1):
+        field = f"model.constraints[{pos}]"
+        sides = text.split("=")
+        if len(sides) != 2 or not all(side.strip() for side in sides):
+            raise SpecError(field, f"expected one equality 'lhs = rhs', got {text!r}")
+        constraints.append(ConstraintSpec(sides[0].strip(), sides[1].strip(), field))
     spec = ModelSpec(
         size=size,
         vectors=tuple(lists["vectors"]),
         scalars=tuple(lists["scalars"]),
         nonnegative=tuple(lists["nonnegative"]),
         nodes=tuple(nodes),
+        positive=tuple(lists["positive"]),
+        constraints=tuple(constraints),
     )
     check_names(spec)
     return spec
@@ -126,6 +159,9 @@ def check_names(spec: ModelSpec) -> None:
     fields += [(f"model.vectors[{k}]", v) for k, v in enumerate(spec.vectors, 1)]
     fields += [(f"model.scalars[{k}]", v) for k, v in enumerate(spec.scalars, 1)]
     fields += [(f"model.nonnegative[{k}]", v) for k, v in enumerate(spec.nonnegative, 1)]
+    fields += [
+        (f"model.positive[{k}]", v) for k, v in enumerate(spec.positive, 1) if v not in spec.vectors
+    ]
     fields += [(node.field, node.name) for node in spec.nodes]
     for field, name in fields:
         if name in RESERVED or name.startswith("_"):
@@ -136,6 +172,9 @@ def check_names(spec: ModelSpec) -> None:
     for node in spec.nodes:
         if node.index is not None and node.index in seen:
             raise SpecError(node.field, f"index {node.index!r} is a declared name")
+    for k, v in enumerate(spec.positive, 1):
+        if spec.positive.index(v) != k - 1:
+            raise SpecError(f"model.positive[{k}]", f"{v!r} is already declared positive")
 
 
 def _batchnorm(upstream: str, layer: bool, eps: bool) -> ModelSpec:

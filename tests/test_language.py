@@ -11,7 +11,7 @@ from derive.language import (
     positions_by_index_only,
 )
 from derive.model import Model
-from derive.spec import preset
+from derive.spec import from_table, preset
 
 SEED = Model(preset("xhat", False), 3)
 LAYER = Model(preset("layer", True), 3)
@@ -147,7 +147,7 @@ def test_positions_by_index_only():
 
 
 def test_parse_side_records_what_it_names_and_divides_by(model):
-    _, touched, divisors = parse_side("sum(g[k]*xhat[k], k)/sigma", model, {})
+    _, touched, divisors, _ = parse_side("sum(g[k]*xhat[k], k)/sigma", model, {})
     xhat = model.families["xhat"]
     assert touched == {xhat[1], xhat[2], xhat[3], model.scalars["sigma"]}
     assert divisors == (model.scalars["sigma"],)
@@ -161,3 +161,50 @@ def test_representatives_one_per_orbit():
     assert representatives("all i, j") == [{"i": 1, "j": 1}, {"i": 1, "j": 2}]
     assert representatives("i = j") == [{"i": 1, "j": 1}]
     assert representatives("i != j") == [{"i": 1, "j": 2}]
+
+
+EXPLOG = Model(from_table({"vectors": ["x", "z"], "positive": ["c"]}), 3)
+
+
+def test_exp_and_log_anywhere_in_an_expression():
+    x, z = EXPLOG.families["x"], EXPLOG.families["z"]
+    c = EXPLOG.scalars["c"]
+    assert parse("exp(x[1])*log(c) + sum(exp(-z[k]), k)", EXPLOG, {}) == sp.exp(x[1]) * sp.log(
+        c
+    ) + sum(sp.exp(-z[k]) for k in (1, 2, 3))
+    assert parse("exp(log(c))", EXPLOG, {}) == c
+
+
+def test_parse_side_records_where_a_side_is_defined():
+    x = EXPLOG.families["x"]
+    *_, conditions = parse_side("log(x[1]) + sum(sqrt(x[k]), k) + x[2]**(3/2)", EXPLOG, {})
+    assert ("positive", x[1]) in conditions
+    assert {("nonnegative", x[k]) for k in (1, 2, 3)} <= set(conditions)
+    # SymPy reads exp(log(x)) as x: the condition is what remembers x > 0
+    expr, *_, conditions = parse_side("exp(log(x[1]))", EXPLOG, {})
+    assert expr == x[1] and conditions == (("positive", x[1]),)
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("log(0)", "no real value"),
+        ("log(-2)", "no real value"),
+        ("sqrt(-4)", "no real value"),
+        ("sqrt(-exp(x[1]))", "no real value"),
+        ("exp(x[1], 2)", "takes 1 argument"),
+        ("log()", "takes 1 argument"),
+        ("exp(x[1])**x[2]", "an exponent must be a number"),
+        ("exp", "is a function"),
+    ],
+)
+def test_bad_exp_and_log_are_refused(text, message):
+    with pytest.raises(LanguageError, match=message):
+        parse(text, EXPLOG, {})
+
+
+def test_a_log_of_the_size_that_is_not_positive_is_not_applicable():
+    at_1 = Model(EXPLOG.spec, 1)
+    with pytest.raises(PositionError, match="logarithm of 0"):
+        parse("log(n - 1)", at_1, {})
+    assert parse("log(n - 1)", EXPLOG, {}) == sp.log(2)

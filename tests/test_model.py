@@ -156,3 +156,93 @@ def test_bad_declarations_name_their_field(table, field, message):
 def test_parse_reads_sides_over_a_declared_model():
     m = Model(PAPER, 4)
     assert parse("sum(x[k], k)/m", m, {}) == sum(_x(m)[c] for c in range(1, 5)) / 4
+
+
+# -- exp and log nodes, positive inputs, constraints ----------------------------------------
+SOFTMAX = from_table(
+    {
+        "vectors": ["z", "t"],
+        "positive": ["c"],
+        "constraints": ["sum(t[k], k) = 1"],
+        "nodes": [
+            "Z = sum(exp(z[k]), k)",
+            "e[i] = exp(z[i])",
+            "lse = log(Z)",
+            "p[i] = e[i]/Z",
+            "C = -sum(t[k]*log(p[k]), k)",
+        ],
+    }
+)
+
+
+def test_exp_and_log_nodes_have_their_kinds_and_derivatives():
+    from derive.nodes import EXP, EXPLICIT, LOG
+
+    m = Model(SOFTMAX, 3)
+    kinds = {name: node.kind for name, node in m.nodes.items()}
+    assert kinds == {"Z": EXPLICIT, "e": EXP, "lse": LOG, "p": EXPLICIT, "C": EXPLICIT}
+    z, e = m.families["z"], m.families["e"]
+    lse, Z = m.scalars["lse"], m.scalars["Z"]
+    assert sp.simplify(m.expand(m.adjoint(e[2], z[2]) - sp.exp(z[2]))) == 0
+    assert sp.simplify(m.expand(m.adjoint(lse, Z) - 1 / Z)) == 0
+    assert m.nodes["lse"].kind.domain == "positive"
+    assert m.nodes["p"].conditions == ()
+
+
+def test_adjoint_through_exp_and_log_against_finite_differences():
+    m = Model(SOFTMAX, 3)
+    z, t = m.families["z"], m.families["t"]
+    total = m.expand(m.adjoint(m.scalars["C"], z[1]))
+    zs = [sp.Rational(1, 2), sp.Rational(-1), sp.Rational(2)]
+    ts = [sp.Rational(1, 5), sp.Rational(3, 10), sp.Rational(1, 2)]
+    at = {**{z[c + 1]: zs[c] for c in range(3)}, **{t[c + 1]: ts[c] for c in range(3)}}
+
+    def loss(z1):
+        v = [z1, zs[1], zs[2]]
+        total = sum(sp.exp(a) for a in v)
+        return -sum(tk * sp.log(sp.exp(a) / total) for tk, a in zip(ts, v, strict=True))
+
+    h = sp.Rational(1, 10**8)
+    fd = (loss(zs[0] + h) - loss(zs[0] - h)) / (2 * h)
+    assert abs(sp.N(total.xreplace(at) - fd, 30)) < 1e-12
+
+
+def test_positive_inputs_and_solved_constraints():
+    m = Model(SOFTMAX, 3)
+    assert m.scalars["c"].is_positive and m.families["t"][1].is_real
+    t = m.families["t"]
+    assert m.solved == ((t[3], 1 - t[1] - t[2]),)
+    assert m.constrained == {"t"}
+    assert m.symmetric
+    pinned = from_table({"vectors": ["t"], "constraints": ["t[1] = 0"]})
+    assert not Model(pinned, 3).symmetric
+    vector = from_table({"vectors": ["w"], "positive": ["w"]})
+    assert Model(vector, 2).families["w"][1].is_positive
+
+
+@pytest.mark.parametrize(
+    "table, field, message",
+    [
+        ({"vectors": ["t"], "constraints": ["t[1]"]}, "model.constraints[1]", "one equality"),
+        ({"vectors": ["t"], "constraints": ["t[1] = 1 = 2"]}, "model.constraints[1]", "one equal"),
+        ({"vectors": ["t"], "constraints": [" = 1"]}, "model.constraints[1]", "one equality"),
+        (
+            {"vectors": ["t"], "nodes": ["s = t[1]"], "constraints": ["s = 1"]},
+            "model.constraints[1]",
+            "unknown",
+        ),
+        ({"vectors": ["t"], "constraints": ["D(t[1], t[1]) = 1"]}, "model.constraints[1]", "deriv"),
+        ({"vectors": ["t"], "constraints": ["exp(t[1]) = 1"]}, "model.constraints[1]", "polynom"),
+        ({"vectors": ["t"], "constraints": ["t[1]**2 = 1"]}, "model.constraints[1]", "cannot"),
+        ({"vectors": ["t"], "constraints": ["0 = 1"]}, "model.constraints[1]", "never holds"),
+        ({"vectors": ["t"], "constraints": ["t[5] = 1"]}, "model.constraints[1]", "every n"),
+        ({"positive": ["c", "c"]}, "model.positive[2]", "already"),
+        ({"positive": ["exp"]}, "model.positive[1]", "reserved"),
+        ({"scalars": ["c"], "positive": ["c"]}, "model.positive[1]", "already declared"),
+        ({"vectors": ["x"], "nodes": ["q = log(0)"]}, "model.nodes[1]", "no real value"),
+    ],
+)
+def test_bad_positive_and_constraint_declarations_name_their_field(table, field, message):
+    with pytest.raises(SpecError, match=message) as info:
+        Model(from_table(table), 3)
+    assert info.value.field == field
