@@ -36,11 +36,22 @@ from sympy.polys.rings import PolyRing
 
 from .language import PositionError
 from .model import Model
-from .nodes import ROOT, Undefined
+from .nodes import Undefined
 
 # Trial division bound when splitting a constant radicand into primes: only a
 # normalisation (a prime left unsplit is still sound), so small is fine.
 FACTOR_LIMIT = 10**4
+
+
+# A logarithm's argument is split into irreducible factors (log|f g| = log|f| +
+# log|g|) up to this many terms; a larger one keeps one generator, still sound.
+FACTOR_TERMS = 64
+_ROOT_KEYS = ("prime", "poly", "pair")
+_EXP_KEYS = ("exp", "exppair")
+
+
+def _named(atom) -> str:
+    return atom.base.name if isinstance(atom, sp.Indexed) else atom.name
 
 
 class Undecidable(ValueError):
@@ -63,12 +74,13 @@ class Field:
         self.model = model
         n = model.n
         self.centred: dict[str, str] = {}  # vector -> its mean node
+        solved = dict(model.solved)
         if centre:
             for node in model.nodes.values():
-                if node.index is not None or node.kind is ROOT or node.undefined:
+                if node.index is not None or node.kind.name != "explicit" or node.undefined:
                     continue
                 for v in model.spec.vectors:
-                    if v in self.centred:
+                    if v in self.centred or v in model.constrained:
                         continue
                     total = sp.Add(*[model.families[v][c] for c in range(1, n + 1)])
                     if sp.expand(node.body * n - total) == 0:
@@ -80,10 +92,21 @@ class Field:
                 self._input_gens += [(sp.Dummy(f"d_{v}_{c}"), ("dev", v, c)) for c in range(1, n)]
             else:
                 self._input_gens += [
-                    (sp.Dummy(f"{v}_{c}"), model.families[v][c]) for c in range(1, n + 1)
+                    (sp.Dummy(f"{v}_{c}"), model.families[v][c])
+                    for c in range(1, n + 1)
+                    if model.families[v][c] not in solved
                 ]
-        for name in (*model.spec.scalars, *model.spec.nonnegative):
-            self._input_gens.append((sp.Dummy(name), model.scalars[name]))
+        for name in model.spec.all_scalars:
+            if model.scalars[name] not in solved:
+                self._input_gens.append((sp.Dummy(name), model.scalars[name]))
+        positive = set(model.spec.positive)
+        self._positive_inputs = {
+            g
+            for g, what in self._input_gens
+            if isinstance(what, sp.Basic) and _named(what) in positive
+        }
+        # Generators: square roots (with relations) and exponentials and logarithms
+        # (without: treated as indeterminates, so a zero remainder is an identity).
         self.roots: list[_Root] = []
         self.relations: list = []
         self._build_ring()
@@ -113,14 +136,20 @@ class Field:
             if isinstance(what, sp.Basic):
                 atoms[what] = (gens[g], one)
         self.atoms = atoms
-        self.relations = [self._relation(r, gens) for r in self.roots]
+        for atom, value in self.model.solved:  # each in the inputs and the earlier ones
+            atoms[atom] = self._to_ring(value, {})
+        roots = [r for r in self.roots if r.key[0] in _ROOT_KEYS]
+        self.relations = [self._relation(r, gens) for r in roots]
         # For each monic relation s**2 = K: the position of s in a monomial, and K.
         self._squares = []
-        for r in self.roots:
+        for r in roots:
             if r.key[0] != "pair":
                 s = gens[r.symbol]
                 self._squares.append((self.ring.gens.index(s), s**2 - self._relation(r, gens)))
-        self._monic = len(self._squares) == len(self.roots)
+        self._monic = len(self._squares) == len(roots)
+        self._positive = {self.ring.gens.index(gens[g]) for g in self._positive_inputs} | {
+            self.ring.gens.index(gens[r.symbol]) for r in self.roots if r.key[0] in _EXP_KEYS
+        }
 
     def _relation(self, root: _Root, gens):
         s = gens[root.symbol]
@@ -202,7 +231,8 @@ class Field:
                     body = self._to_ring(node.body_at(pos), {})
                 except PositionError as exc:
                     raise Undefined(str(exc)) from None
-                hit = self._root(body, sp.S.Half) if node.kind is ROOT else body
+                form = _KIND_FORMS.get(node.kind.name)
+                hit = body if form is None else form(self, body)
             except Undefined as exc:
                 inner = str(exc)
                 if " is undefined at n = " not in inner:  # keep the innermost node's reason
@@ -255,8 +285,17 @@ class Field:
             out = self._root(self._to_ring(e.base, memo), e.exp)
         elif e.is_Rational:
             out = ring(e), ring.one
+        elif isinstance(e, sp.exp) or e is sp.E:
+            out = self._exp(self._to_ring(e.args[0] if e.args else sp.S.One, memo))
+        elif isinstance(e, sp.log) and len(e.args) == 1:
+            out = self._log(self._to_ring(e.args[0], memo))
+        elif isinstance(e, sp.Abs):
+            num, den = self._to_ring(e.args[0], memo)
+            out = self._root((num**2, den**2), sp.S.Half)
         else:
-            raise Undecidable(f"{e} is not built from +, -, *, /, integer powers and square roots")
+            raise Undecidable(
+                f"{e} is not built from +, -, *, /, integer powers, square roots, exp and log"
+            )
         memo[e] = out
         return self.lift(out)
 
@@ -269,6 +308,8 @@ class Field:
             if p < 0:
                 raise Undefined("division by zero: a square root is 0")
             return self.ring.zero, self.ring.one
+        if self._known_negative(num, den):
+            raise Undefined("square root of a value that is negative everywhere")
         factors = []  # root generators whose product is the square root, with a scale
         if den.is_ground:
             c = QQ.to_sympy(num.LC) / QQ.to_sympy(den.LC)
@@ -278,6 +319,7 @@ class Field:
             square, primes = _square_free(c.p * c.q)
             scale = sp.Rational(square, c.q)
             factors = [self._generator(("prime", q), f"sqrt({q})") for q in primes]
+            poly, outside = self._positive_square(poly.set_ring(self.ring))
             if not poly.is_ground:
                 factors.append(self._generator(("poly", sign * poly), "sqrt(...)"))
             elif sign < 0:
@@ -285,13 +327,174 @@ class Field:
         else:
             scale = sp.S.One
             factors = [self._generator(("pair", num, den), "sqrt(...)")]
+            outside = self.ring.one
         ring = self.ring
-        value = ring(scale)
+        value = ring(scale) * outside.set_ring(ring)
         for r in factors:
             value = value * self.root_gens[id(r)]
         if p > 0:
             return value**p, ring.one
         return ring.one, value ** (-p)
+
+    def _positive_square(self, poly):
+        """(rest, m) with poly = m**2 * rest and m known > 0: a monomial in the
+        exponentials and positive inputs, times repeated irreducible factors that
+        are known > 0 ((exp(z) + 1)**2).  sqrt(m**2 rest) = m sqrt(rest) only there:
+        sqrt(x**2) stays a root for a real x."""
+        ring = self.ring
+        least = [min(monom[k] for monom in poly.keys()) // 2 for k in range(ring.ngens)]
+        least = [e if k in self._positive else 0 for k, e in enumerate(least)]
+        m = ring.from_dict({tuple(least): 1}) if any(least) else ring.one
+        if any(least):
+            poly = poly.quo(m**2)
+        # Factoring costs: only radicands in a positive variable, where squares such
+        # as (exp(z) + 1)**2 arise, are factored; others keep their root (sound).
+        has_positive = any(any(m[k] for k in self._positive) for m in poly.keys())
+        if has_positive and 1 < len(poly) <= FACTOR_TERMS:
+            _, factors = poly.factor_list()
+            for f, e in factors:
+                f = f.monic()  # so that poly stays monic
+                if e >= 2 and self._known_positive(f):
+                    q = f ** (e // 2)
+                    poly, m = poly.quo(q**2), m * q
+        return poly, m
+
+    def _exp(self, arg):
+        """exp of a form: exp(a + b) = exp(a) exp(b), exp(k a) = exp(a)**k, per term
+        of the argument; exp(k log f) = f**k for f known > 0."""
+        num, den = self.lift(arg)
+        num = self.reduce(num)
+        if not den.is_ground:
+            g = self._generator(("exppair", num, den), "exp(...)")
+            return self.root_gens[id(g)], self.ring.one
+        ring0 = num.ring
+        top, bottom = self.ring.one, self.ring.one
+        for monom, coeff in num.terms():
+            r = QQ.to_sympy(coeff) / QQ.to_sympy(den.LC)
+            mono = ring0.from_dict({monom: ring0.domain.one})
+            factor = self._exp_log(mono, r)
+            if factor is None:
+                g, k = self._exp_generator(mono, r)
+                power = self.root_gens[id(g)] ** abs(k)
+                factor = (power, self.ring.one) if k > 0 else (self.ring.one, power)
+            a, b = (f.set_ring(self.ring) for f in factor)
+            top, bottom = top.set_ring(self.ring) * a, bottom.set_ring(self.ring) * b
+        return top, bottom
+
+    def _exp_generator(self, mono, r):
+        """(g, k) with exp(r * mono) = g**k: an existing generator exp(r0 * mono)
+        where r / r0 is an integer, else a new one exp(|r| * mono).  (Keying by
+        the denominator alone would write exp(0.044715 z) as exp(z/200000)**8943.)"""
+        for g in self.roots:
+            if g.key[0] == "exp" and g.key[1].set_ring(self.ring) == mono.set_ring(self.ring):
+                k = r / g.key[2]
+                if k.is_Integer:
+                    return g, int(k)
+        return self._generator(("exp", mono, abs(r)), "exp(...)"), 1 if r > 0 else -1
+
+    def _exp_log(self, mono, r):
+        """exp(r * mono) where mono is one logarithm generator and r an integer:
+        the argument of the log to the power r, if it is known > 0; else None."""
+        if not r.is_Integer or len(mono) != 1:
+            return None
+        (monom,) = mono.keys()
+        if sum(monom) != 1:
+            return None
+        symbol = mono.ring.symbols[monom.index(1)]
+        g = next((g for g in self.roots if g.symbol == symbol), None)
+        if g is None or g.key[0] not in ("log", "logprime"):
+            return None
+        if g.key[0] == "logprime":
+            f = self.ring(g.key[1])
+        else:
+            f = g.key[1].set_ring(self.ring)
+            if not self._known_positive(f):
+                return None
+        k = abs(int(r))
+        return (f**k, self.ring.one) if r > 0 else (self.ring.one, f**k)
+
+    def _known_negative(self, num, den) -> bool:
+        """num/den < 0 wherever defined, by the signs of its terms."""
+        return (self._known_positive(-num) and self._known_positive(den)) or (
+            self._known_positive(num) and self._known_positive(-den)
+        )
+
+    def _known_positive(self, f) -> bool:
+        """f > 0 by the signs of its terms: every coefficient > 0, every variable
+        known > 0 (exponentials, positive inputs) or raised to an even power, and
+        some term positive for certain (no square in it, which may be 0)."""
+        f = f.set_ring(self.ring)
+        if not f or not all(c > 0 for c in f.values()):
+            return False
+        pos = self._positive
+        if not all(all(e % 2 == 0 or k in pos for k, e in enumerate(m)) for m in f.keys()):
+            return False
+        return any(all(e == 0 or k in pos for k, e in enumerate(m)) for m in f.keys())
+
+    def _exp_argument(self, g):
+        """The argument of an exponential generator, as a form."""
+        if g.key[0] == "exppair":
+            return self.lift((g.key[1], g.key[2]))
+        num = g.key[1].set_ring(self.ring) * self.ring(g.key[2])
+        return num, self.ring.one
+
+    def _log(self, arg):
+        """log of a form, where it is > 0: log u = log|c| + Σ e log|f| over its
+        rational content c and irreducible factors f (sound wherever u > 0);
+        log exp(a) = a."""
+        num, den = self.lift(arg)
+        num = self.reduce(num)
+        if num == 0:
+            raise Undefined("logarithm of 0")
+        if num.is_ground and den.is_ground:
+            c = QQ.to_sympy(num.LC) / QQ.to_sympy(den.LC)
+            if c <= 0:
+                raise Undefined(f"logarithm of {c}")
+        if self._known_negative(num, den):
+            raise Undefined("logarithm of a value that is negative everywhere")
+        total = (self.ring.zero, self.ring.one)
+        for part, sign in ((num, 1), (den, -1)):
+            for piece, mult in self._log_terms(part.set_ring(self.ring)):
+                a, b = self.lift(piece)
+                t_num, t_den = self.lift(total)
+                total = (t_num * b + sign * mult * a * t_den, t_den * b)
+        return total
+
+    def _log_terms(self, part):
+        """[(form, multiplicity)] whose sum is log|part|."""
+        ring = self.ring
+        out = []
+        c = QQ.to_sympy(part.LC)
+        poly = part.monic()
+        # Exponentials in the monomial content: log exp(a)**e = e a.
+        exps = {
+            ring.gens.index(self.root_gens[id(g)]): g for g in self.roots if g.key[0] in _EXP_KEYS
+        }
+        least = [min(monom[k] for monom in poly.keys()) for k in range(ring.ngens)]
+        content = tuple(e if k in exps else 0 for k, e in enumerate(least))
+        if any(content):
+            poly = poly.quo(ring.from_dict({content: 1}))
+            for k, e in enumerate(content):
+                if e:
+                    out.append((self._exp_argument(exps[k]), e))
+        if not poly.is_ground:
+            factors = [(poly, 1)]
+            if len(poly) <= FACTOR_TERMS:
+                lead, factors = poly.factor_list()
+                c *= QQ.to_sympy(lead)
+            for f, e in factors:
+                lc = QQ.to_sympy(f.LC)
+                c *= lc**e
+                g = self._generator(("log", f.monic()), "log(...)")
+                out.append(((self.root_gens[id(g)], self.ring.one), e))
+        c = abs(c)
+        for q, e in sorted(factorint(c.p, limit=FACTOR_LIMIT).items()):
+            g = self._generator(("logprime", q), f"log({q})")
+            out.append(((self.root_gens[id(g)], self.ring.one), e))
+        for q, e in sorted(factorint(c.q, limit=FACTOR_LIMIT).items()):
+            g = self._generator(("logprime", q), f"log({q})")
+            out.append(((self.root_gens[id(g)], self.ring.one), -e))
+        return out
 
     def _generator(self, key, label) -> _Root:
         for r in self.roots:
@@ -303,13 +506,23 @@ class Field:
         return root
 
 
+# The form of a node of each kind from its body's (an explicit node's is the body).
+_KIND_FORMS = {
+    "sqrt": lambda field, body: field._root(body, sp.S.Half),
+    "exp": lambda field, body: field._exp(body),
+    "log": lambda field, body: field._log(body),
+}
+
+
 def _same_key(a, b, ring) -> bool:
     if a[0] != b[0]:
         return False
-    if a[0] == "prime":
+    if a[0] in ("prime", "logprime"):
         return a[1] == b[1]
-    if a[0] == "poly":
+    if a[0] in ("poly", "log"):
         return a[1].set_ring(ring) == b[1].set_ring(ring)
+    if a[0] == "exp":
+        return a[2] == b[2] and a[1].set_ring(ring) == b[1].set_ring(ring)
     an, ad = (p.set_ring(ring) for p in a[1:])
     bn, bd = (p.set_ring(ring) for p in b[1:])
     return an * bd == bn * ad

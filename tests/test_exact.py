@@ -1,0 +1,72 @@
+"""The exact engine on exp and log: generators are shared where the identities
+are sound, kept apart where they are not, and constraints are substituted."""
+
+import pytest
+
+from derive.exact import Field
+from derive.language import parse
+from derive.model import Model
+from derive.nodes import Undefined
+from derive.spec import from_table
+
+
+def _field(table, n=2):
+    model = Model(from_table(table), n)
+    return model, Field(model)
+
+
+def _equal(field, model, a, b):
+    return field.equal(field.form(parse(a, model, {})), field.form(parse(b, model, {})))
+
+
+def test_exponentials_of_sums_and_rational_multiples_share_generators():
+    model, field = _field({"scalars": ["a", "b"]})
+    assert _equal(field, model, "exp(a + b)", "exp(a)*exp(b)")
+    assert _equal(field, model, "exp(0.044715*a)**3", "exp(0.134145*a)")
+    gens = [r for r in field.roots if r.key[0] == "exp"]
+    # exp(a), exp(b), exp(0.044715 a): not exp(a/200000) to the 8943rd power
+    assert len(gens) == 3
+    assert not _equal(field, model, "exp(a)", "exp(b)")
+
+
+def test_logs_split_only_through_absolute_values():
+    model, field = _field({"scalars": ["x", "y"], "positive": ["c"]})
+    # log(x y) = log|x| + log|y|: equal to log(x) + log(y) wherever both are defined
+    assert _equal(field, model, "log(x*y)", "log(x) + log(y)")
+    assert _equal(field, model, "log(c**3)", "3*log(c)")
+    assert _equal(field, model, "log(exp(x)*c)", "x + log(c)")
+    assert _equal(field, model, "log(6)", "log(2) + log(3)")
+    # exp(log f) = f needs f > 0: for a real x it is |x|, a new generator
+    assert not _equal(field, model, "exp(log(x**2)/2)", "x")
+    assert _equal(field, model, "exp(log(c**2)/2)", "c")
+
+
+def test_roots_of_positive_squares_come_out_and_others_stay():
+    model, field = _field({"scalars": ["x", "z"], "positive": ["c"]})
+    assert _equal(field, model, "sqrt((exp(z) + c)**2)", "exp(z) + c")
+    assert _equal(field, model, "sqrt(exp(2*z)*(x**2 + exp(z))**2)", "exp(z)*(x**2 + exp(z))")
+    assert not _equal(field, model, "sqrt((exp(z) - c)**2)", "exp(z) - c")
+    assert not _equal(field, model, "sqrt(x**2*exp(2*z))", "x*exp(z)")
+
+
+def test_constraints_are_substituted_and_keep_the_vector_uncentred():
+    table = {
+        "vectors": ["t"],
+        "constraints": ["sum(t[k], k) = 1"],
+        "nodes": ["m = sum(t[k], k)/n"],  # a mean node: t would be centred without the constraint
+    }
+    model, field = _field(table, n=3)
+    assert field.centred == {}
+    assert _equal(field, model, "t[3]", "1 - t[1] - t[2]")
+    assert _equal(field, model, "m", "1/3")
+    free = Model(from_table({"vectors": ["t"], "nodes": table["nodes"]}), 3)
+    assert Field(free).centred == {"t": "m"}
+    assert not _equal(Field(free), free, "m", "1/3")
+
+
+def test_a_log_or_root_of_a_value_negative_everywhere_is_undefined():
+    model, field = _field({"scalars": ["z", "x"]})
+    for text in ("log(-exp(z) - x**2)", "log(-1 - exp(z))"):
+        with pytest.raises(Undefined):
+            field.form(parse(text, model, {}))
+    assert field.form(parse("log(x**2 + exp(z))", model, {}))  # positive: defined
