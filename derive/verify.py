@@ -24,6 +24,8 @@ import itertools
 import random
 from dataclasses import dataclass
 
+import sympy as sp
+
 from . import alln
 from .claims import Claim, Document, side_fields
 from .exact import Field, Undecidable
@@ -89,6 +91,7 @@ class Side:
     expr: object
     form: object  # exact (numerator, denominator), or an Undecidable
     spot: object  # value at the shared spot point, or None where undefined there
+    conditions: tuple = ()  # where it has a value (language.parse_side)
 
 
 class Checker:
@@ -108,7 +111,7 @@ class Checker:
         hit = self._sides.get(key)
         if hit is None:
             try:
-                expr, touched, divisors = parse_side(text, self.model, assignment)
+                expr, touched, divisors, conditions = parse_side(text, self.model, assignment)
             except PositionError as exc:
                 hit = exc
             else:
@@ -123,10 +126,10 @@ class Checker:
                         reason += f" at n = {self.model.n}"
                     form = Undefined(reason)
                 try:
-                    spot = self.numeric.evaluate(expr, self.spot)
+                    spot = self.numeric.evaluate(expr, self.spot, conditions=conditions)
                 except Undefined:
                     spot = None
-                hit = Side(expr, form, spot)
+                hit = Side(expr, form, spot, conditions)
             self._sides[key] = hit
         if isinstance(hit, Exception):
             raise hit
@@ -163,13 +166,16 @@ class Checker:
                 equal = self.field.equal(a.form, b.form)
             except Undefined as exc:
                 return StepVerdict("", 0, NOT_APPLICABLE, reason=str(exc))
+        conditions = a.conditions + b.conditions
         if equal:
-            values = self._values_somewhere(a, b, rng)
-            if values is None:
+            point = self._point_somewhere(a, b, rng)
+            if point is None:
                 return StepVerdict(
                     "", 0, UNDECIDED, reason="no point found where both sides are defined"
                 )
-            if not self.numeric.agree(*values):
+            spot = point is self.spot and self.numeric.agree(a.spot, b.spot)
+            if not spot and not self.numeric.agree_at(a.expr, b.expr, point, conditions):
+                values = [self.numeric.evaluate(s.expr, point) for s in (a, b)]
                 return StepVerdict(
                     "",
                     0,
@@ -181,16 +187,25 @@ class Checker:
             # (a claim that something is 0 is not vacuous; it is the point).
             literal = a.expr == 0 or b.expr == 0
             return StepVerdict("", 0, HOLDS, vacuous=not literal and self._is_zero(a))
-        cx = self.numeric.counterexample(a.expr, b.expr, indices, rng)
+        cx = self.numeric.counterexample(a.expr, b.expr, indices, rng, conditions)
         if cx is not None:
             return StepVerdict("", 0, FAILS, counterexample=cx)
-        return StepVerdict(
-            "",
-            0,
-            UNDECIDED,
-            reason=reason
-            or "the exact engine could not show equality (square roots of dependent or "
-            "perfect-square radicands?) and no point separates the sides",
+        return StepVerdict("", 0, UNDECIDED, reason=reason or self._unshown(a, b))
+
+    def _unshown(self, a: Side, b: Side) -> str:
+        """Why a nonzero remainder is not a verdict: the generators it is in may be
+        dependent, and no point where both sides are defined separates them."""
+        exprs = (a.expr, b.expr)
+        kinds = {node.kind.name for node in self.model.nodes.values()}
+        kinds |= {"exp" for e in exprs if e.has(sp.exp)} | {"log" for e in exprs if e.has(sp.log)}
+        what = [
+            "square roots of dependent or perfect-square radicands",
+            *(["exponentials whose arguments may be dependent"] * ("exp" in kinds)),
+            *(["logarithms whose arguments may be multiplicatively dependent"] * ("log" in kinds)),
+        ]
+        return (
+            f"the exact engine could not show equality ({'; or '.join(what)}?) and no point "
+            "where both sides are defined separates them"
         )
 
     def _is_zero(self, side: Side) -> bool:
@@ -199,15 +214,19 @@ class Checker:
             return False
         return self.field.is_zero(side.form)
 
-    def _values_somewhere(self, a: Side, b: Side, rng):
+    def _point_somewhere(self, a: Side, b: Side, rng):
+        """A point where both sides are defined: the spot point if it is one."""
         if a.spot is not None and b.spot is not None:
-            return a.spot, b.spot
+            return self.spot
+        conditions = a.conditions + b.conditions
         for _ in range(POINT_TRIES):
             point = self.numeric.random_point(rng)
             try:
-                return self.numeric.evaluate(a.expr, point), self.numeric.evaluate(b.expr, point)
+                for s in (a, b):
+                    self.numeric.evaluate(s.expr, point, conditions=conditions)
             except Undefined:
                 continue
+            return point
         return None
 
 
