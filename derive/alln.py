@@ -3,21 +3,36 @@
 Sides arrive from the model at a symbolic n: unevaluated ``Sum(f, (k, 1, n))``
 with ``KroneckerDelta`` inside, scalar nodes (μ, σ, ...) as symbols.  The proof
 
-1. replaces every explicit node by its definition (rules from the declared
-   model, one per node); root nodes (σ = sqrt(u)) stay as atoms;
-2. applies a small table of generic, sound rewrite rules (Kronecker, linearity
-   of sums, renaming of bound indices) to a fixpoint, each change a named step;
+1. replaces every explicit, exp and log node by its definition (rules from the
+   declared model, one per node); root nodes (σ = sqrt(u)) stay as atoms;
+2. applies a small table of generic, sound rewrite rules to a fixpoint, each
+   change a named step: Kronecker (δ_ij f(j) = δ_ij f(i) among them), linearity
+   of sums, renaming of bound indices; log(exp u) = u, exp(log u) = u,
+   log(ab) = log a + log b, log(a^q) = q log a, a log's argument over a common
+   denominator, exp(a + b) = exp(a) exp(b), where a, b, u are *known positive*
+   by their form (``_positive``: exp(...), a declared-positive input, n, sums,
+   products and rational powers of such; never a root or an even power); then
+   one rule per model constraint, ``constraint[m]``: a sum the constraint
+   contains (up to the names of its indices) rewritten to the rest, which holds
+   wherever the claim is checked;
 3. gives every square root its own generator s with s² = u (a root node keeps
-   its name), and reduces the rational normal form's numerator modulo s² = u.
+   its name), and reduces the rational normal form's numerator modulo s² = u;
+   the rules run again on that numerator (a few rounds), since distributing
+   can bring a pattern together.  Each exp(...) and log(...) left is an
+   indeterminate; SymPy's own log expansion is off (the rules split logs), and
+   its automatic exp(log u) -> u holds wherever log u has a value.
 
-The claim is proved when that numerator is 0: every step is an identity, so a
-proof is sound.  No rule knows batch norm: the definitions come from the
+The claim is proved when that numerator is 0: every step is an identity (on
+the points where the claim has a value and the constraints hold), so a proof
+is sound.  No rule knows batch norm or softmax: the definitions come from the
 document's ``[model]``.  ``counterexample`` is the independent check: it
-evaluates the expression at concrete n and random rational data.
+evaluates the expression at concrete n and random rational data that meet the
+constraints.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -28,15 +43,22 @@ from sympy import (
     Dummy,
     Eq,
     Expr,
+    I,
+    Indexed,
     Integer,
     KroneckerDelta,
     Mul,
     Pow,
+    S,
     Sum,
     Symbol,
+    default_sort_key,
+    exp,
     expand,
     factor_terms,
     fraction,
+    latex,
+    log,
     numer,
     sqrt,
     together,
@@ -61,11 +83,14 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Context:
-    """What the prover may assume: the model (its definitions), and facts about indices."""
+    """What the prover may assume: the model (its definitions), facts about indices,
+    the inputs known to be positive and the model's constraints as rewrite rules."""
 
     model: object  # model.Model at a symbolic n
     in_range: frozenset = frozenset()  # index symbols known to satisfy 1 <= idx <= n
     distinct: frozenset = frozenset()  # frozenset({a, b}) pairs known to satisfy a != b
+    positive: frozenset = frozenset()  # input Symbols and IndexedBases known to be > 0
+    rules: tuple = ()  # Rule per model constraint, applied after the generic RULES
 
     @classmethod
     def make(
@@ -80,7 +105,13 @@ class Context:
         if any(len(p) != 2 for p in pairs):
             raise ValueError("distinct pairs must name two different symbols")
         in_range = frozenset(in_range).union(*pairs) if pairs else frozenset(in_range)
-        return cls(model, in_range, pairs)
+        spec = model.spec
+        # From the declarations, not SymPy's assumptions (a root's generator is a
+        # positive Dummy, but a root may be 0).
+        positive = frozenset(model.families[v] for v in spec.vectors if v in spec.positive)
+        positive |= frozenset(model.scalars[v] for v in spec.positive_scalars)
+        ctx = cls(model, in_range, pairs, positive)
+        return dataclasses.replace(ctx, rules=_constraint_rules(ctx))
 
     @property
     def n(self) -> Symbol:
@@ -173,7 +204,8 @@ def _innermost(fn: NodeRewrite) -> NodeRewrite:
 def apply_rule(rule: Rule | str, expr: Expr, ctx: Context) -> Expr:
     """One pass of a rule over the whole expression (each matching node rewritten once)."""
     if isinstance(rule, str):
-        rule = RULES_BY_NAME[rule]
+        by_name = {**RULES_BY_NAME, **{r.name: r for r in ctx.rules}}
+        rule = by_name[rule]
     return _walk(expr, rule.rewrite, ctx, _Scope(ctx.in_range, frozenset()))
 
 
@@ -233,6 +265,25 @@ def _rw_delta_sum(node, ctx, scope):
         if in_range and not (a.is_Symbol and _binds(f, a)):
             # delta_{aa} = 1, so substituting into the whole summand gives f(a).
             return f.subs(k, a)
+    return None
+
+
+def _rw_delta_substitute(node, ctx, scope):
+    # delta_ij f(j) = delta_ij f(i): both sides agree where i = j and are 0 elsewhere.
+    # Free indices only, and never into a sum that binds either (no capture).
+    if not isinstance(node, Mul):
+        return None
+    for factor in node.args:
+        power = isinstance(factor, Pow) and factor.exp.is_Integer and factor.exp > 0
+        base = factor.base if power else factor
+        if not (isinstance(base, KroneckerDelta) and len(base.args) == 2):
+            continue
+        a, b = sorted(base.args, key=default_sort_key)
+        if not (a.is_Symbol and b.is_Symbol) or a == b or {a, b} & scope.bound:
+            continue
+        rest = Mul(*(f for f in node.args if f is not factor))
+        if rest.has(b) and not (_binds(rest, a) or _binds(rest, b)):
+            return factor * rest.xreplace({b: a})
     return None
 
 
@@ -297,12 +348,102 @@ def _rw_alpha(node, ctx, scope):
     return node.xreplace(names)
 
 
+# --- exponentials and logarithms -------------------------------------------------------
+
+
+def _positive(e: Basic, ctx: Context) -> bool:
+    """e > 0 wherever it has a value, by its form alone: exp(u), a declared-positive
+    input, n, a positive rational; sums, products and rational powers of those; a sum
+    over 1..n of one.  A root is only >= 0 and x**2 may be 0, so neither counts."""
+    if e.is_Rational:
+        return bool(e > 0)
+    if e is S.Exp1 or isinstance(e, exp) or e == ctx.n:
+        return True
+    if isinstance(e, Indexed):
+        return e.base in ctx.positive
+    if isinstance(e, Symbol):
+        return e in ctx.positive
+    if isinstance(e, Add | Mul):
+        return all(_positive(a, ctx) for a in e.args)
+    if isinstance(e, Pow):
+        return bool(e.exp.is_Rational) and _positive(e.base, ctx)
+    if isinstance(e, Sum):
+        # n >= 1, so a sum over 1..n is never empty
+        nonempty = all(lo == 1 and hi == ctx.n for _, lo, hi in e.limits)
+        return nonempty and _positive(e.function, ctx)
+    return False
+
+
+def _real(u: Expr) -> bool:
+    # Every atom the language makes is real; a complex u would make log(exp(u)) != u.
+    return not u.has(I) and all(a.is_extended_real for a in u.free_symbols)
+
+
+def _rw_log_exp(node, ctx, scope):
+    # SymPy does this itself when it can tell u is real (not always for a Sum or a log).
+    if isinstance(node, log) and isinstance(node.args[0], exp):
+        u = node.args[0].args[0]
+        if _real(u):
+            return u
+    return None
+
+
+def _rw_exp_log(node, ctx, scope):
+    # SymPy's exp(log(u)) -> u is automatic and unconditional; this rule is for an
+    # unevaluated exp(log(u)), and keeps the side condition explicit.
+    if isinstance(node, exp) and isinstance(node.args[0], log):
+        u = node.args[0].args[0]
+        if _positive(u, ctx):
+            return u
+    return None
+
+
+def _rw_log_product(node, ctx, scope):
+    if isinstance(node, log) and isinstance(node.args[0], Mul):
+        factors = node.args[0].args
+        if all(_positive(f, ctx) for f in factors):
+            return Add(*(log(f) for f in factors))
+    return None
+
+
+def _rw_log_power(node, ctx, scope):
+    if isinstance(node, log) and isinstance(node.args[0], Pow):
+        a, k = node.args[0].args
+        if k.is_Rational and _positive(a, ctx):
+            return k * log(a)
+    return None
+
+
+def _rw_log_together(node, ctx, scope):
+    # log(1 - 1/(1 + e^-z)) = log(1/(e^z + 1)): over a common denominator the argument
+    # may be a product of known positives, which log_product and log_power then split.
+    if isinstance(node, log) and isinstance(node.args[0], Add):
+        v = together(node.args[0])
+        if not isinstance(v, Add) and all(_positive(f, ctx) for f in Mul.make_args(v)):
+            return log(v)
+    return None
+
+
+def _rw_exp_sum(node, ctx, scope):
+    # So that a constant term leaves a sum: sum_k exp(z_k - c) = exp(-c) sum_k exp(z_k).
+    # (exp(k a) = exp(a)**k needs no rule: SymPy writes exp(a)**k as exp(k a) itself.)
+    if isinstance(node, exp) and isinstance(node.args[0], Add):
+        return Mul(*(exp(t) for t in node.args[0].args))
+    return None
+
+
 RULES: tuple[Rule, ...] = (
     Rule(
         "kronecker_distinct",
         r"\delta_{ij} = 0",
         "{i, j} is a known-distinct pair of free indices",
         _rw_delta_distinct,
+    ),
+    Rule(
+        "kronecker_substitute",
+        r"\delta_{ij} f(j) = \delta_{ij} f(i)",
+        "i, j free indices; no sum in f binds i or j",
+        _rw_delta_substitute,
     ),
     Rule(
         "kronecker_sum",
@@ -335,15 +476,138 @@ RULES: tuple[Rule, ...] = (
         "alpha-renaming to a canonical dummy that does not occur in the summand",
         _rw_alpha,
     ),
+    Rule(
+        "log_exp",
+        r"\log e^{u} = u",
+        "u real (no imaginary unit; every atom real)",
+        _rw_log_exp,
+    ),
+    Rule(
+        "exp_log",
+        r"e^{\log u} = u",
+        "u known positive",
+        _rw_exp_log,
+    ),
+    Rule(
+        "log_product",
+        r"\log (a b) = \log a + \log b",
+        "every factor known positive",
+        _rw_log_product,
+    ),
+    Rule(
+        "log_power",
+        r"\log a^{q} = q \log a",
+        "a known positive, q rational",
+        _rw_log_power,
+    ),
+    Rule(
+        "log_together",
+        r"\log\left(a + \frac{b}{c}\right) = \log \frac{a c + b}{c}",
+        "over a common denominator the argument is a product of known-positive factors",
+        _rw_log_together,
+    ),
+    Rule(
+        "exp_sum",
+        r"e^{a + b} = e^{a} e^{b}",
+        "always (an identity)",
+        _rw_exp_sum,
+    ),
 )
 RULES_BY_NAME = {r.name: r for r in RULES}
 
+
+# --- constraints -----------------------------------------------------------------------
+
+
+def _closed(expr: Basic, ctx: Context) -> bool:
+    """No free index but n: the term means the same wherever it is put."""
+    return not any(a.is_Symbol and a.is_integer and a != ctx.n for a in expr.free_symbols)
+
+
+def _alpha_key(node: Basic, ctx: Context) -> Basic:
+    """node with its binders renamed canonically as if it stood alone (each rename is
+    an alpha-renaming, so equal keys mean equal sums)."""
+    top = _Scope(frozenset(), frozenset())
+    for _ in range(8):
+        new = _walk(node, _rw_alpha, ctx, top)
+        if new == node:
+            break
+        node = new
+    return node
+
+
+def _rewrite_sum(key: Sum, value: Expr) -> NodeRewrite:
+    def rewrite(node, ctx, scope):
+        if (
+            isinstance(node, Sum)
+            and [lim[1:] for lim in node.limits] == [lim[1:] for lim in key.limits]
+            and _alpha_key(node, ctx) == key
+        ):
+            return value  # closed, so nothing in it is captured where it lands
+        return None
+
+    return rewrite
+
+
+def _orient(e: Expr, ctx: Context) -> tuple[Sum, Expr] | None:
+    """e = c S + r with S a closed sum, c a nonzero rational and S not in r: (S, -r/c)."""
+    terms = Add.make_args(e)
+    candidates = []
+    for term in terms:
+        c, rest = term.as_coeff_Mul()
+        if isinstance(rest, Sum) and len(rest.limits) == 1 and c != 0 and _closed(rest, ctx):
+            candidates.append((default_sort_key(rest), c, rest, term))
+    for _, c, target, term in sorted(candidates, key=lambda t: t[0]):
+        value = -(e - term) / c
+        key = _alpha_key(target, ctx)
+        if _closed(value, ctx) and all(_alpha_key(a, ctx) != key for a in value.atoms(Sum)):
+            return key, value
+    return None
+
+
+def _constraint_rules(ctx: Context) -> tuple[Rule, ...]:
+    """One rule per model constraint that has a sum to solve for: that sum (up to the
+    names of its indices) becomes the rest.  The claims are about points where every
+    constraint holds, so each rewrite is an identity there.  A constraint is first
+    rewritten by the earlier rules, and their values by it, so no rule brings back
+    another's sum and rewriting terminates."""
+    model = ctx.model
+    oriented: list[list] = []  # [position, key, value]
+    for pos, c in enumerate(model.constraints, 1):
+        e = _fixpoint(c, ctx, [])  # ctx has no constraint rules yet
+        for _, key, value in oriented:
+            e = _walk(e, _rewrite_sum(key, value), ctx, _Scope(frozenset(), frozenset()))
+        e = _fixpoint(_distribute(e), ctx, [])
+        hit = _orient(e, ctx) if e != 0 else None
+        if hit is None:
+            continue
+        key, value = hit
+        for entry in oriented:
+            entry[2] = _walk(
+                entry[2], _rewrite_sum(key, value), ctx, _Scope(frozenset(), frozenset())
+            )
+        oriented.append([pos, key, value])
+    out = []
+    for pos, key, value in oriented:
+        spec = model.spec.constraints[pos - 1]
+        out.append(
+            Rule(
+                f"constraint[{pos}]",
+                f"{latex(key)} = {latex(value)}",
+                f"the model's constraint {spec.text}",
+                _innermost(_rewrite_sum(key, value)),
+            )
+        )
+    return tuple(out)
+
+
 _MAX_STEPS = 500
+_ROUNDS = 3
 
 
 def _fixpoint(expr: Expr, ctx: Context, steps: list) -> Expr:
     for _ in range(_MAX_STEPS):
-        for rule in RULES:
+        for rule in (*RULES, *ctx.rules):
             new = apply_rule(rule, expr, ctx)
             if new != expr:
                 expr = new
@@ -354,8 +618,15 @@ def _fixpoint(expr: Expr, ctx: Context, steps: list) -> Expr:
     raise RuntimeError("rewriting did not reach a fixpoint")
 
 
+def _ring_expand(e: Expr) -> Expr:
+    # Ring operations and exp(a + b) = exp(a) exp(b), both identities.  Not SymPy's
+    # log splitting: it trusts assumptions, and a root's generator is a positive Dummy
+    # though the root may be 0; logs are split only by the rules above.
+    return expand(e, log=False)
+
+
 def _is_zero(expr: Expr) -> bool:
-    return expand(numer(together(expr))) == 0
+    return _ring_expand(numer(together(expr))) == 0
 
 
 class _Roots:
@@ -406,7 +677,7 @@ class _Roots:
                     ),
                     lambda e, s=s, u=u: s ** (int(e.exp) % 2) * u ** (int(e.exp) // 2),
                 )
-            new = expand(numer(together(new)))
+            new = _ring_expand(numer(together(new)))
             if new == num:
                 return num
             num = new
@@ -427,9 +698,17 @@ def prove_zero(expr: Expr, ctx: Context) -> Proof:
     if named != expr:
         expr = _fixpoint(named, ctx, steps)
         steps.append(Step("square_roots", expr))
-    num = expand(numer(together(expr)))
+    num = _ring_expand(numer(together(expr)))
     normal = roots.reduce(num)
     if normal != expr:
+        steps.append(Step("rational_normal_form", normal))
+    # Distributing can bring a rule's pattern together (delta_ij times f(j), from
+    # (1 - delta_ij) f(j)): the rules again on the numerator, a few rounds.
+    for _ in range(_ROUNDS):
+        again = _fixpoint(normal, ctx, steps) if normal != 0 else normal
+        if again == normal:
+            break
+        normal = roots.reduce(_ring_expand(numer(together(again))))
         steps.append(Step("rational_normal_form", normal))
     return Proof(normal == 0, tuple(steps), normal)
 
@@ -445,7 +724,7 @@ def normal_form(expr: Expr, ctx: Context) -> Expr:
     if named != expr:
         expr = _fixpoint(named, ctx, [])
     num, den = fraction(together(expr))
-    num, den = roots.reduce(expand(num)), roots.reduce(expand(den))
+    num, den = roots.reduce(_ring_expand(num)), roots.reduce(_ring_expand(den))
     back = {s: sqrt(u) for s, u in roots.relations if isinstance(s, Dummy)}
     return (factor_terms(num) / factor_terms(den)).xreplace(back)
 
