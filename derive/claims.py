@@ -50,6 +50,7 @@ CLAIM_KEYS = {
     "note",
     "origin",
     "corrects",
+    "expect",
 }
 # Where a claim's statement comes from, as the document file declares it (the
 # verifier cannot know: it only sees sides).  "document": the document states it
@@ -60,6 +61,11 @@ CLAIM_KEYS = {
 # file adds to make an implicit step explicit.
 ORIGINS = ("document", "restored", "corrected", "added")
 CASE_KEYS = {"for", "lhs", "rhs", "steps", "latex"}
+# What verifying a claim should give.  Every claim is expected to hold; a file
+# writes expect = "fails" for a *finding*: a claim wrong on purpose (a slip in the
+# source, kept with its counterexample), for which FAIL is the expected outcome.
+# Nothing may build on a finding, so ``uses``, [emit] and closed_form refuse one.
+EXPECT_HOLDS, EXPECT_FAILS = "holds", "fails"
 
 
 class ClaimFileError(ValueError):
@@ -95,6 +101,11 @@ class Claim:
     note: str = ""
     origin: str = "document"  # one of ORIGINS
     corrects: str = ""  # with origin "corrected": the id of the claim as printed
+    expect: str = EXPECT_HOLDS  # EXPECT_FAILS: a finding
+
+    @property
+    def finding(self) -> bool:
+        return self.expect == EXPECT_FAILS
 
 
 @dataclass(frozen=True)
@@ -195,6 +206,11 @@ def from_dict(data: dict, path="<memory>") -> Document:
             if u == c.id:
                 raise ClaimFileError(path, c.id, "uses", "a claim cannot use itself")
         _check_origin(c, seen, path)
+    findings = {c.id for c in claims if c.finding}
+    for c in claims:
+        used = next((u for u in c.uses if u in findings), None)
+        if used is not None:
+            raise ClaimFileError(path, c.id, "uses", _BUILDS_ON_A_FINDING.format(used))
     references = doc.get("references", [])
     if not isinstance(references, list) or not all(isinstance(r, str) for r in references):
         raise ClaimFileError(path, None, "document.references", "expected a list of strings")
@@ -224,6 +240,13 @@ def from_dict(data: dict, path="<memory>") -> Document:
         raise ClaimFileError(
             path, None, "document.closed_form", f"unknown claim id {document.closed_form!r}"
         )
+    if document.closed_form in findings:
+        message = _BUILDS_ON_A_FINDING.format(document.closed_form)
+        raise ClaimFileError(path, None, "document.closed_form", message)
+    for formula in emit.formulas if emit is not None else ():
+        if formula.claim in findings:
+            message = _BUILDS_ON_A_FINDING.format(formula.claim)
+            raise ClaimFileError(path, None, f"{formula.field}.claim", message)
     _check_untrusted(document)
     _check_sides(document)
     return document
@@ -241,6 +264,11 @@ def _claim(raw, path, pos) -> Claim:
     uses = raw.get("uses", [])
     if not isinstance(uses, list) or not all(isinstance(u, str) for u in uses):
         raise ClaimFileError(path, cid, "uses", "expected a list of claim ids")
+    expect = raw.get("expect", EXPECT_HOLDS)
+    if "expect" in raw and expect != EXPECT_FAILS:  # the default is never written
+        raise ClaimFileError(
+            path, cid, "expect", f'the only value is "fails" (a finding), got {expect!r}'
+        )
 
     if "cases" in raw:
         for key in ("for", "lhs", "rhs", "steps"):
@@ -268,6 +296,7 @@ def _claim(raw, path, pos) -> Claim:
         note=raw.get("note", ""),
         origin=raw.get("origin", "document"),
         corrects=raw.get("corrects", ""),
+        expect=expect,
     )
 
 
@@ -400,6 +429,9 @@ def _check_sides(document: Document):
                     pass  # a position beyond 3 may exist at a larger n
                 except (LanguageError, ModelError) as exc:
                     raise ClaimFileError(document.path, claim.id, name, str(exc)) from None
+
+
+_BUILDS_ON_A_FINDING = "{!r} is expected to fail (a finding): nothing may build on it"
 
 
 def _need_str(raw, key, path, cid, field):

@@ -3,7 +3,8 @@
 Exit codes: 0 every claim holds (with --all-n: and is proved for all n), 1 a
 claim fails, 2 a file (or the command line) is malformed, or a file cannot be
 read or written, 3 nothing fails but something is undecided, or not proved
-for all n.
+for all n.  A finding (expect = "fails") counts the other way round: its FAIL
+is 0, its PASS is 1 (results.ClaimResult.exit_code).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from .results import (
     EXIT_OK,
     EXIT_UNDECIDED,
     FAILS,
+    HOLDS,
     UNDECIDED,
     WORDS,
     combine_exit_codes,
@@ -102,6 +104,8 @@ def print_result(doc_result, out) -> None:
                 status = UNDECIDED
         if c.vacuous:
             summary += "; vacuously: both sides are identically 0"
+        if c.outcome:
+            summary += f"; {c.outcome}"
         print(f"  {WORDS[status]} {c.claim.id:<{width}}  {c.claim.title} — {summary}", file=out)
         reasons = sorted({v.reason for v in c.verdicts if v.reason and v.status == UNDECIDED})
         for reason in reasons:
@@ -128,6 +132,8 @@ def result_json(doc_result) -> dict:
                 "id": c.claim.id,
                 "verdict": WORDS[c.status],
                 "exit_code": code,
+                "expect": c.claim.expect,
+                "as_expected": c.as_expected(doc_result.all_n),
                 "vacuous": c.vacuous,
                 "per_n": [
                     {
@@ -203,7 +209,7 @@ def cmd_verify(args) -> int:
         json.dump({"exit_code": code, "documents": [result_json(r) for r in results]}, sys.stdout)
         print()
     else:
-        print(CLOSING[code], file=sys.stdout)
+        print(closing(results, code), file=sys.stdout)
     return code
 
 
@@ -212,6 +218,22 @@ CLOSING = {
     EXIT_FAIL: "some claims FAIL",
     EXIT_UNDECIDED: "no claim fails, but some are UNDECIDED or not proved for all n",
 }
+
+
+def closing(results, code: int) -> str:
+    """The last line of ``verify``: CLOSING, and what the findings gave."""
+    claims = [c for r in results for c in r.claims]
+    holding = [c.claim.id for c in claims if c.claim.finding and c.status == HOLDS]
+    found = sum(c.claim.finding and c.status == FAILS for c in claims)
+    text = CLOSING[code]
+    if holding:  # exit 1, but not (only) because a claim fails
+        verb = "holds" if len(holding) == 1 else "hold"
+        text = f"expected to fail, but {verb}: {', '.join(holding)}"
+        if any(c.status == FAILS and not c.claim.finding for c in claims):
+            text = f"{CLOSING[EXIT_FAIL]}; {text}"
+    if found:
+        text += f" ({found} finding{'s fail' if found > 1 else ' fails'}, as expected)"
+    return text
 
 
 def _one_report_per_id(documents) -> None:

@@ -5,6 +5,8 @@ claim file's declarations (``origin``, ``corrects``, notes); nothing is
 re-checked.  A claim's *status* is one word for the summary table and the
 picture of the argument:
 
+* ``finding``: it fails, as its file says it should (``expect = "fails"``):
+  a claim wrong on purpose;
 * ``fails`` / ``undecided``: the verifier's verdict (a claim that holds for
   every n checked but whose proof for all n was asked for and not found is
   undecided, as in the CLI);
@@ -14,9 +16,10 @@ picture of the argument:
 * ``restored``: it holds, and it is a reading of what the source lost;
 * ``holds``.
 
-The findings put failures first, then the undecided, then what holds and in
-which sense.  Their text is Unicode prose (``mathtext``), with claim ids that
-the report turns into links.
+The findings put the claims that fail on purpose first (what the document
+records as wrong), then failures (a finding that holds among them), then the
+undecided, then what holds and in which sense.  Their text is Unicode prose
+(``mathtext``), with claim ids that the report turns into links.
 """
 
 from __future__ import annotations
@@ -27,9 +30,10 @@ from dataclasses import dataclass
 from .results import FAILS, HOLDS, NOT_APPLICABLE, UNDECIDED, ClaimResult, DocumentResult
 from .results import format_ns as _format_ns
 
-VACUOUS, CORRECTED, RESTORED = "vacuous", "corrected", "restored"
-STATUSES = (FAILS, UNDECIDED, VACUOUS, CORRECTED, RESTORED, HOLDS)
+FINDING, VACUOUS, CORRECTED, RESTORED = "finding", "vacuous", "corrected", "restored"
+STATUSES = (FINDING, FAILS, UNDECIDED, VACUOUS, CORRECTED, RESTORED, HOLDS)
 STATUS_WORDS = {
+    FINDING: "fails on purpose",
     HOLDS: "holds",
     CORRECTED: "holds as corrected",
     VACUOUS: "holds vacuously",
@@ -41,6 +45,8 @@ STATUS_WORDS = {
 
 def claim_status(result: ClaimResult, all_n: bool = False) -> str:
     """One of STATUSES; the verdict first, then how the claim holds."""
+    if result.claim.finding and result.status == FAILS:
+        return FINDING
     if result.status != HOLDS:
         return result.status
     if all_n and result.proofs and not result.proved_all_n:
@@ -137,6 +143,17 @@ def _where(result: ClaimResult, verdict, step) -> str:
     return what + (f"step {step.step}" if claim.cases[0].steps > 1 else "the equation")
 
 
+def _failure_text(result: ClaimResult, n: str) -> str:
+    """'id: title. It first fails at n = 2, step 3: at <the counterexample>.'"""
+    bad = result.first_failure
+    step = bad.first_failure
+    text = f"{result.claim.id}: {result.claim.title}. It first fails at {n} = {bad.n}, "
+    text += _where(result, bad, step)
+    if step.counterexample is not None:
+        return text + f": at {counterexample_text(step, n)}."
+    return text + "."
+
+
 def findings(document_result: DocumentResult) -> list[Finding]:
     """The findings of one document, most important first."""
     results = list(document_result.claims)
@@ -146,17 +163,17 @@ def findings(document_result: DocumentResult) -> list[Finding]:
     for r in results:
         by_status[claim_status(r, all_n)].append(r)
     out = []
-    total = len(results)
+    for r in by_status[FINDING]:
+        text = _failure_text(r, n) + " The claim file marks it as wrong on purpose."
+        text += f" {r.claim.note}" if r.claim.note else ""
+        out.append(Finding(FINDING, "Fails on purpose (a finding)", text))
+    for r in results:
+        if r.claim.finding and r.status == HOLDS:
+            text = f"{r.claim.id}: {r.claim.title}. The claim file marks it as wrong on purpose"
+            text += f" (a finding), but it holds at every {n} checked."
+            out.append(Finding(FAILS, "Expected to fail, but holds", text))
     for r in by_status[FAILS]:
-        bad = r.first_failure
-        step = bad.first_failure
-        text = f"{r.claim.id}: {r.claim.title}. It first fails at {n} = {bad.n}, "
-        text += _where(r, bad, step)
-        if step.counterexample is not None:
-            text += f": at {counterexample_text(step, n)}."
-        else:
-            text += "."
-        out.append(Finding(FAILS, "Fails", text))
+        out.append(Finding(FAILS, "Fails", _failure_text(r, n)))
     if by_status[UNDECIDED]:
         rows = by_status[UNDECIDED]
         reasons = sorted({v.reason for r in rows for v in r.verdicts if v.reason})
@@ -166,7 +183,9 @@ def findings(document_result: DocumentResult) -> list[Finding]:
             text += " was found"
         text += (": " + "; ".join(reasons) + ".") if reasons else "."
         out.append(Finding(UNDECIDED, "Undecided", text))
-    holding = [r for r in results if claim_status(r, all_n) not in (FAILS, UNDECIDED)]
+    holding = [r for r in results if claim_status(r, all_n) not in (FINDING, FAILS, UNDECIDED)]
+    total = len(results) - len(by_status[FINDING])
+    other = " other" if by_status[FINDING] else ""
     checked = sorted({v.n for r in results for v in r.verdicts if v.status != NOT_APPLICABLE})
     if holding:
         proved = [r for r in holding if r.proved_all_n]
@@ -176,13 +195,10 @@ def findings(document_result: DocumentResult) -> list[Finding]:
         elif proved:
             scope += f"; {len(proved)} of them are also proved for every {n}"
         lead = "All" if len(holding) == total else f"{len(holding)} of"
-        out.append(
-            Finding(
-                HOLDS,
-                "Holds",
-                f"{lead} {total} claims hold: each is checked exactly {scope}.",
-            )
-        )
+        text = f"{lead} {total}{other} claims hold: each is checked exactly {scope}."
+        if total == 1:  # beside a finding: not "All 1 other claims hold"
+            text = f"The{other} claim holds: it is checked exactly {scope}."
+        out.append(Finding(HOLDS, "Holds", text))
     for r in by_status[CORRECTED]:
         claim = r.claim
         literal = next((x for x in results if x.claim.id == claim.corrects), None)

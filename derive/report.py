@@ -39,7 +39,7 @@ from .claimtex import indexed_latex, name_latex, side_latex
 from .claimtex import terms as side_terms
 from .derivation import COEFFICIENT_TEX
 from .files import copy_atomic, describe_os_error, write_if_changed
-from .findings import STATUS_WORDS, STATUSES, by_position, claim_status, findings
+from .findings import FINDING, STATUS_WORDS, STATUSES, by_position, claim_status, findings
 from .language import N_SYMBOL, LanguageError, index_symbol
 from .latexsafe import comment_text
 from .limits import LATEXMK_TIMEOUT_S, PDF_SOURCE_DATE_EPOCH
@@ -547,6 +547,7 @@ class ClaimView:
     note: TeX
     failure: str  # where it first fails, or ""
     proofs: tuple[ProofView, ...]
+    finding: bool  # expect = "fails": wrong on purpose
 
 
 def _claim_view(document: Document, result: ClaimResult, used_by, all_n, links) -> ClaimView:
@@ -607,6 +608,7 @@ def _claim_view(document: Document, result: ClaimResult, used_by, all_n, links) 
         note=TeX(prose(claim.note, links, names)),
         failure=failure,
         proofs=_proof_views(claim, result.proofs, size),
+        finding=claim.finding,
     )
 
 
@@ -615,7 +617,7 @@ def prose_names(document: Document) -> dict[str, str]:
     each with the LaTeX the formulas print it as: in titles and notes, too,
     gamma is γ and dbeta is the formulas' dbeta, one notation throughout."""
     spec = document.model_for(1).spec
-    words = [spec.size, *spec.vectors, *spec.scalars, *spec.nonnegative]
+    words = [spec.size, *spec.vectors, *spec.all_scalars]
     words += [node.name for node in spec.nodes]
     return {w: name_latex(w) for w in words}
 
@@ -791,6 +793,9 @@ def render_report(result: DocumentResult, *, extras: dict | None = None) -> str:
     names = prose_names(document)
     references = [TeX(prose(document.citation, names=names))] if document.citation else []
     references += [TeX(prose(r, names=names)) for r in document.references]
+    # Only a report with a finding shows its colour and legend entry: the others
+    # have nothing that fails on purpose to explain.
+    with_findings = any(c.status == FINDING for c in claims)
     template = latex_environment().get_template("report.tex.j2")
     text = template.render(
         document=document,
@@ -806,7 +811,8 @@ def render_report(result: DocumentResult, *, extras: dict | None = None) -> str:
         with_proofs=any(c.proofs for c in claims),
         derivation=derivation,
         graph=_graph(claims, document),
-        statuses=[(s, STATUS_WORDS[s]) for s in STATUSES],
+        statuses=[(s, STATUS_WORDS[s]) for s in STATUSES if s != FINDING or with_findings],
+        with_findings=with_findings,
         references=references,
         proofs_label=TeX("sec:proofs"),
         n=TeX(name_latex(document.size)),

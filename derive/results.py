@@ -6,6 +6,11 @@ reason says why) or NOT_APPLICABLE (the claim names a position or a value that
 does not exist at that n).  A claim's verdict is the worst of its steps over
 every n: FAILS before UNDECIDED before HOLDS; a claim that is only ever not
 applicable is UNDECIDED, since nothing about it was checked.
+
+A *finding* (``expect = "fails"``, ``Claim.finding``) is a claim wrong on
+purpose: FAIL is what it is expected to give, so it exits 0, and HOLDS is the
+error (exit 1).  Its verdict is still the verdict: only the exit code and the
+wording of the outcome change.
 """
 
 from __future__ import annotations
@@ -21,6 +26,12 @@ WORDS = {HOLDS: "PASS", FAILS: "FAIL", UNDECIDED: "UNDECIDED", NOT_APPLICABLE: "
 # How a report phrases a verdict per n ("FAILS for n = 2..3").
 PHRASES = {HOLDS: "holds", FAILS: "FAILS", UNDECIDED: "UNDECIDED", NOT_APPLICABLE: "n/a"}
 EXIT_OK, EXIT_FAIL, EXIT_BAD_INPUT, EXIT_UNDECIDED = 0, 1, 2, 3
+# A finding's verdict, said against what it is expected to give.
+FINDING_OUTCOMES = {
+    FAILS: "fails, as expected (finding)",
+    HOLDS: "expected to fail (finding), but holds at every n checked",
+    UNDECIDED: "expected to fail (finding), but undecided",
+}
 
 
 def worst(statuses) -> str:
@@ -117,7 +128,18 @@ class ClaimResult:
                 parts.append(f"{word} for n = {format_ns(ns)}")
         return "; ".join(parts)
 
+    @property
+    def outcome(self) -> str:
+        """A finding's verdict against its expectation (FINDING_OUTCOMES); "" otherwise."""
+        return FINDING_OUTCOMES[self.status] if self.claim.finding else ""
+
+    def as_expected(self, all_n: bool) -> bool:
+        return self.exit_code(all_n) == EXIT_OK
+
     def exit_code(self, all_n: bool) -> int:
+        if self.claim.finding:
+            # no proof for all n is asked of a finding: a counterexample settles it
+            return {FAILS: EXIT_OK, HOLDS: EXIT_FAIL}.get(self.status, EXIT_UNDECIDED)
         if self.status == FAILS:
             return EXIT_FAIL
         if self.status != HOLDS or (all_n and not self.proved_all_n):

@@ -111,3 +111,35 @@ def assert_mutant_rejected(result) -> None:
     assert cx.lhs != cx.rhs, cx.describe()
     assert not c.proved_all_n
     assert result.exit_code == 1
+
+
+# -- a finding: a claim wrong on purpose ---------------------------------------------------
+def finding_toml(slip_rhs: str = "x[i]") -> str:
+    """A two-claim document over L = Σ x_k²: "grad" holds, "slip" (expect = "fails")
+    drops the factor 2 and fails, unless slip_rhs mends it."""
+    return f"""[document]
+id = "squares"
+title = "Squares"
+
+[model]
+vectors = ["x"]
+nodes = ["L = sum(x[k]**2, k)"]
+
+[[claims]]
+id = "grad"
+title = "The gradient of L"
+latex = '\\frac{{\\partial L}}{{\\partial x_i}} = 2 x_i'
+for = "all i"
+lhs = "D(L, x[i])"
+rhs = "2*x[i]"
+
+[[claims]]
+id = "slip"
+title = "The gradient without its 2"
+latex = '\\frac{{\\partial L}}{{\\partial x_i}} = x_i'
+for = "all i"
+lhs = "D(L, x[i])"
+rhs = "{slip_rhs}"
+expect = "fails"
+note = "The source drops the factor 2."
+"""

@@ -1,7 +1,7 @@
 import pytest
 
 from derive.claims import ClaimFileError, from_dict, load, side_fields
-from tests.conftest import SEED, seed_data
+from tests.conftest import SEED, finding_toml, seed_data
 
 # Every claim of shared/seed/claims.md, in the post's order (see the ids' notes
 # in the claim file for which restored line each one encodes).
@@ -91,6 +91,13 @@ def _claim(body):
         ('for = "all i"\nlhs = "1"\nrhs = "1"\ncolour = "red"\n', "colour", "unknown field"),
         ('for = "all i"\nlhs = "g[j]"\nrhs = "1"\n', "lhs", "not bound by a sum"),
         (
+            'for = "all"\nlhs = "1"\nrhs = "1"\nexpect = "holds"\n',
+            "expect",
+            'only value is "fails"',
+        ),
+        ('for = "all"\nlhs = "1"\nrhs = "1"\nexpect = "FAILS"\n', "expect", "got 'FAILS'"),
+        ('for = "all"\nlhs = "1"\nrhs = "1"\nexpect = true\n', "expect", "got True"),
+        (
             '[[claims.cases]]\nfor = "i = j"\nlhs = "1"\nrhs = "1"\n',
             "cases",
             "two or more",
@@ -140,3 +147,46 @@ def test_duplicate_ids_and_document_fields():
     del data["document"]
     with pytest.raises(ClaimFileError, match="missing \\[document\\]"):
         from_dict(data, SEED)
+
+
+def test_expect_fails_marks_a_finding(tmp_path):
+    document = load(_write(tmp_path, finding_toml()))
+    grad, slip = document.claims
+    assert (grad.expect, grad.finding) == ("holds", False)
+    assert (slip.expect, slip.finding) == ("fails", True)
+
+
+def _uses_the_slip(text: str) -> str:
+    """finding_toml with a third claim that uses the finding."""
+    return text + (
+        '\n[[claims]]\nid = "on-slip"\ntitle = "T"\nlatex = "x"\nfor = "all i"\n'
+        'lhs = "D(L, x[i])"\nrhs = "2*x[i]"\nuses = ["grad", "slip"]\n'
+    )
+
+
+@pytest.mark.parametrize(
+    "text, claim, field",
+    [
+        (_uses_the_slip(finding_toml()), "on-slip", "uses"),
+        (
+            finding_toml().replace('title = "Squares"', 'title = "S"\nclosed_form = "slip"'),
+            None,
+            "document.closed_form",
+        ),
+        (
+            finding_toml() + '\n[emit]\nmodule = "squares"\nlayout = "trailing"\nroot = "L"\n'
+            'inverse = "inv"\n[[emit.formulas]]\nname = "_dx"\nclaim = "slip"\n'
+            'function = "f"\nform = "value"\ndoc = "d"\n',
+            None,
+            "emit.formulas[1].claim",
+        ),
+    ],
+)
+def test_nothing_may_build_on_a_finding(tmp_path, text, claim, field):
+    path = _write(tmp_path, text)
+    with pytest.raises(ClaimFileError) as info:
+        load(path)
+    err = info.value
+    assert (err.claim, err.field) == (claim, field)
+    assert "'slip' is expected to fail (a finding): nothing may build on it" in str(err)
+    assert "\n" not in str(err)

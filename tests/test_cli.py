@@ -1,11 +1,12 @@
+import json
 import subprocess
 import sys
 import tomllib
 
 import pytest
 
-from derive.cli import EXIT_BAD_INPUT, EXIT_FAIL, EXIT_OK, main, parse_ns
-from tests.conftest import ROOT, SEED, mutate, only
+from derive.cli import EXIT_BAD_INPUT, EXIT_FAIL, EXIT_OK, EXIT_UNDECIDED, main, parse_ns
+from tests.conftest import ROOT, SEED, finding_toml, mutate, only
 
 
 def _toml(data: dict) -> str:
@@ -76,6 +77,11 @@ def test_failing_claim_exits_1_with_step_and_counterexample(tmp_path, capsys):
             'latex = "x"\nfor = "all i"\nsteps = ["x[i]"]\n',
             "claim 'c', field 'steps': a chain needs three or more",
         ),
+        (
+            '[document]\nid = "t"\ntitle = "T"\n[[claims]]\nid = "c"\ntitle = "C"\n'
+            'latex = "x"\nfor = "all i"\nlhs = "x[i]"\nrhs = "x[i]"\nexpect = "fail"\n',
+            "claim 'c', field 'expect': the only value is \"fails\" (a finding), got 'fail'",
+        ),
     ],
 )
 def test_malformed_file_exits_2_with_a_message(tmp_path, capsys, text, message):
@@ -142,3 +148,64 @@ def test_module_entry_point_exit_codes(tmp_path):
     )
     assert res.returncode == EXIT_BAD_INPUT
     assert "Traceback" not in res.stderr and "TOML error" in res.stderr
+
+
+def _finding(tmp_path, slip_rhs="x[i]"):
+    path = tmp_path / "squares.toml"
+    path.write_text(finding_toml(slip_rhs), encoding="utf-8")
+    return path
+
+
+def _line(out: str, claim_id: str) -> str:
+    (line,) = [x for x in out.splitlines() if x.split()[1:2] == [claim_id]]
+    return line
+
+
+def test_a_finding_that_fails_exits_0_and_shows_its_counterexample(tmp_path, capsys):
+    assert main(["verify", str(_finding(tmp_path)), "--n", "1..2"]) == EXIT_OK
+    out = capsys.readouterr().out
+    assert _line(out, "slip").startswith("  FAIL slip")
+    assert _line(out, "slip").endswith("fails for n = 1..2; fails, as expected (finding)")
+    assert "first failure at n = 1: the equation" in out
+    assert "counterexample: n = 1, i = 1; at x_1 = " in out
+    assert out.strip().endswith("all claims hold (1 finding fails, as expected)")
+
+
+def test_a_finding_that_holds_exits_1_saying_so(tmp_path, capsys):
+    path = _finding(tmp_path, slip_rhs="2*x[i]")
+    assert main(["verify", str(path), "--n", "1..2"]) == EXIT_FAIL
+    out = capsys.readouterr().out
+    assert _line(out, "slip").endswith("; expected to fail (finding), but holds at every n checked")
+    assert out.strip().splitlines()[-1] == "expected to fail, but holds: slip"
+
+
+def test_a_finding_that_holds_beside_a_failing_claim(tmp_path, capsys):
+    path = _finding(tmp_path, slip_rhs="2*x[i]")
+    path.write_text(path.read_text().replace('rhs = "2*x[i]"', 'rhs = "3*x[i]"', 1))
+    assert main(["verify", str(path), "--n", "1"]) == EXIT_FAIL
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last == "some claims FAIL; expected to fail, but holds: slip"
+
+
+def test_an_undecided_finding_stays_undecided(tmp_path, capsys):
+    path = _finding(tmp_path, slip_rhs="x[2]")  # no x[2] at n = 1: not applicable
+    assert main(["verify", str(path), "--n", "1"]) == EXIT_UNDECIDED
+    assert "UNDECIDED slip" in capsys.readouterr().out
+
+
+def test_json_says_what_each_claim_is_expected_to_give(tmp_path, capsys):
+    assert main(["verify", str(_finding(tmp_path)), "--n", "2", "--format", "json"]) == EXIT_OK
+    (document,) = json.loads(capsys.readouterr().out)["documents"]
+    claims = {c["id"]: c for c in document["claims"]}
+    assert claims["slip"]["verdict"] == "FAIL"
+    assert (claims["slip"]["expect"], claims["slip"]["as_expected"]) == ("fails", True)
+    assert claims["slip"]["exit_code"] == EXIT_OK
+    (step,) = claims["slip"]["per_n"][0]["steps"]
+    assert step["counterexample"].startswith("n = 2, i = 1; at x_1 = ")
+    assert (claims["grad"]["expect"], claims["grad"]["as_expected"]) == ("holds", True)
+    path = _finding(tmp_path, slip_rhs="2*x[i]")
+    assert main(["verify", str(path), "--n", "2", "--format", "json"]) == EXIT_FAIL
+    out = json.loads(capsys.readouterr().out)
+    slip = out["documents"][0]["claims"][1]
+    assert (slip["verdict"], slip["as_expected"], slip["exit_code"]) == ("PASS", False, EXIT_FAIL)
+    assert out["exit_code"] == EXIT_FAIL

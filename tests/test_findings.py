@@ -1,11 +1,13 @@
 """Statuses and findings read off the results."""
 
+import tomllib
+
 import pytest
 
 from derive.claims import from_dict
 from derive.findings import claim_status, findings
 from derive.verify import verify_document
-from tests.conftest import mutate, only, seed_data
+from tests.conftest import finding_toml, mutate, only, seed_data
 
 
 @pytest.fixture(scope="module")
@@ -59,3 +61,30 @@ def test_a_reason_quoting_an_expression_names_it_instead():
     text = _lettered("'gamma*(x[i] - sum(x[m], m)/n)/sqrt(n - 1) + beta' divides by zero at n = 1")
     assert text == "a side divides by zero at n = 1"
     assert _lettered("xhat[1] is undefined at n = 1") == "x̂_1 is undefined at n = 1"
+
+
+def _finding_result(slip_rhs="x[i]"):
+    return verify_document(from_dict(tomllib.loads(finding_toml(slip_rhs))), (1, 2))
+
+
+def test_a_finding_leads_the_findings_with_its_counterexample_and_note():
+    result = _finding_result()
+    assert [claim_status(r) for r in result.claims] == ["holds", "finding"]
+    first, second = findings(result)[:2]
+    assert (first.kind, first.heading) == ("finding", "Fails on purpose (a finding)")
+    assert first.text.startswith("slip: The gradient without its 2. It first fails at n = 1")
+    assert "the left side is" in first.text and "the right side is" in first.text
+    assert first.text.endswith("wrong on purpose. The source drops the factor 2.")
+    assert (second.kind, second.text) == (
+        "holds",
+        "The other claim holds: it is checked exactly at n = 1..2.",
+    )
+
+
+def test_a_finding_that_holds_is_a_failure_of_the_findings():
+    result = _finding_result(slip_rhs="2*x[i]")
+    assert claim_status(result.claims[1]) == "holds"
+    first = findings(result)[0]
+    assert (first.kind, first.heading) == ("fails", "Expected to fail, but holds")
+    assert first.text.startswith("slip: The gradient without its 2.")
+    assert "but it holds at every n checked" in first.text

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import tomllib
 from types import SimpleNamespace
 
 import pytest
@@ -16,7 +17,7 @@ from derive.claims import from_dict
 from derive.model import Model
 from derive.spec import preset
 from derive.verify import verify_document
-from tests.conftest import mutate, only, seed_data
+from tests.conftest import finding_toml, mutate, only, seed_data
 
 _M = Model(preset("xhat", False), 3)
 x, mu = _M.families["x"], _M.scalars["mu"]
@@ -39,6 +40,11 @@ def broken_result():
     data = mutate("dsigma-dx-fool", "steps[4]", "- 2/n", "- 3/n")
     data = only(data, "fool-expansion", "dsigma-dx-fool", "eq2")
     return verify_document(from_dict(data), NS)
+
+
+def finding_result(slip_rhs="x[i]"):
+    """finding_toml verified: "slip" fails on purpose (or, mended, holds)."""
+    return verify_document(from_dict(tomllib.loads(finding_toml(slip_rhs))), NS)
 
 
 def need_latexmk():
@@ -304,6 +310,13 @@ def test_a_failing_report_still_builds(tmp_path, broken_result):
     assert report.log_problems(log) == []
 
 
+def test_a_report_with_a_finding_builds(tmp_path):
+    need_latexmk()
+    tex = report.write_reports([finding_result()], tmp_path)
+    report.build_pdfs(tex, tmp_path / "_build")
+    assert report.log_problems(report.read_log(tmp_path / "_build" / "squares.log")) == []
+
+
 def test_a_tex_error_is_reported(tmp_path):
     need_latexmk()
     bad = tmp_path / "bad.tex"
@@ -493,3 +506,43 @@ def test_a_formula_scaled_below_the_readable_limit_fails_the_build(tmp_path):
     )
     with pytest.raises(report.ReportBuildError, match="scaled below"):
         report.build_pdfs([small], tmp_path / "_build")
+
+
+def _claim_section(tex: str, claim_id: str) -> str:
+    return tex.split(rf"\label{{claim:{claim_id}}}")[1].split(r"\subsection")[0]
+
+
+def test_a_report_leads_with_its_finding():
+    tex = report.render_report(finding_result())
+    assert report.render_report(finding_result()) == tex  # deterministic
+    box = tex.split(r"\begin{tcolorbox}")[1].split(r"\end{tcolorbox}")[0]
+    heading, text = box.split("]", 1)[1].strip().splitlines()[:2]
+    assert heading == r"\textcolor{st-finding}{\textbf{Fails on purpose (a finding).}}"
+    assert text.startswith(r"\hyperref[claim:slip]{\texttt{slip}}: The gradient without its 2.")
+    assert "the left side is" in text and "the right side is" in text
+    assert text.endswith("wrong on purpose. The source drops the factor 2.")
+    assert r"\definecolor{st-finding}" in tex
+    row = r"\hyperref[claim:slip]{\texttt{slip}} & The gradient without its 2 & "
+    assert row + r"\status{finding}{fails on purpose}" in tex
+    assert r"\textcolor{st-finding}{$\blacksquare$}~fails on purpose" in tex  # the legend
+    section = _claim_section(tex, "slip")
+    assert r"\status{finding}{fails on purpose}" in section
+    assert r"\textbf{A finding:} the claim file marks it as wrong on purpose" in section
+    assert "its counterexample below is the expected outcome" in section
+    assert "Counterexample to step (1)" in section and ", the left side is" in section
+
+
+def test_a_finding_that_holds_is_reported_as_an_error():
+    tex = report.render_report(finding_result(slip_rhs="2*x[i]"))
+    box = tex.split(r"\begin{tcolorbox}")[1]
+    assert (
+        box.split("]", 1)[1]
+        .strip()
+        .startswith(r"\textcolor{st-fails}{\textbf{Expected to fail, but holds.}}")
+    )
+    assert r"\status{fails}{but it holds}" in _claim_section(tex, "slip")
+    assert "st-finding" not in tex  # no claim fails on purpose: no such colour
+
+
+def test_a_report_without_a_finding_does_not_mention_one(seed_tex):
+    assert "st-finding" not in seed_tex and "on purpose" not in seed_tex
