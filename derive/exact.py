@@ -342,8 +342,11 @@ class Field:
         are known > 0 ((exp(z) + 1)**2).  sqrt(m**2 rest) = m sqrt(rest) only there:
         sqrt(x**2) stays a root for a real x."""
         ring = self.ring
-        least = [min(monom[k] for monom in poly.keys()) // 2 for k in range(ring.ngens)]
-        least = [e if k in self._positive else 0 for k, e in enumerate(least)]
+        if not self._positive:  # batch norm: nothing is known > 0, nothing comes out
+            return poly, ring.one
+        least = [0] * ring.ngens
+        for k in self._positive:
+            least[k] = min(monom[k] for monom in poly.keys()) // 2
         m = ring.from_dict({tuple(least): 1}) if any(least) else ring.one
         if any(least):
             poly = poly.quo(m**2)
@@ -415,16 +418,16 @@ class Field:
 
     def _known_negative(self, num, den) -> bool:
         """num/den < 0 wherever defined, by the signs of its terms."""
-        return (self._known_positive(-num) and self._known_positive(den)) or (
-            self._known_positive(num) and self._known_positive(-den)
+        return (self._known_positive(num, -1) and self._known_positive(den)) or (
+            self._known_positive(num) and self._known_positive(den, -1)
         )
 
-    def _known_positive(self, f) -> bool:
-        """f > 0 by the signs of its terms: every coefficient > 0, every variable
+    def _known_positive(self, f, sign: int = 1) -> bool:
+        """sign * f > 0 by the signs of its terms: every coefficient > 0, every variable
         known > 0 (exponentials, positive inputs) or raised to an even power, and
         some term positive for certain (no square in it, which may be 0)."""
         f = f.set_ring(self.ring)
-        if not f or not all(c > 0 for c in f.values()):
+        if not f or not all(sign * c > 0 for c in f.values()):
             return False
         pos = self._positive
         if not all(all(e % 2 == 0 or k in pos for k, e in enumerate(m)) for m in f.keys()):

@@ -227,10 +227,10 @@ def parse_side(text: str, model, assignment: dict, **scope):
     expr = _Reader(s, text).expr(tree)
     if not isinstance(expr, sp.Expr):
         raise LanguageError(f"{text!r} is not an expression")
-    if expr.has(sp.zoo, sp.nan, sp.oo, -sp.oo):
+    if expr.has(sp.zoo, sp.nan, sp.oo, -sp.oo, sp.I):  # one walk; which one, only if so
+        if expr.has(sp.I):
+            raise LanguageError(f"{text!r} has no real value (a root or log of a negative number)")
         raise LanguageError(f"{text!r} divides by zero")
-    if expr.has(sp.I):
-        raise LanguageError(f"{text!r} has no real value (a root or log of a negative number)")
     if not model.symbolic:
         check_positions(expr, model.n, text)
     return expr, frozenset(s.touched), tuple(s.divisors), tuple(s.conditions)
