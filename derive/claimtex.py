@@ -180,6 +180,10 @@ def _convert(node: ast.AST, size: str) -> sp.Basic:
             return sp.KroneckerDelta(*args, evaluate=False)
         if name == "sqrt":
             return sp.Pow(args[0], sp.Rational(1, 2), evaluate=False)
+        if name == "exp":
+            return sp.exp(args[0], evaluate=False)
+        if name == "log":
+            return sp.log(args[0], evaluate=False)
     raise ValueError(f"not a checked side: {ast.dump(node)}")  # read() admits nothing else
 
 
@@ -251,7 +255,8 @@ class ClaimPrinter(LatexPrinter):
         if power == sp.Rational(1, 2):
             return rf"\sqrt{{{self._print(base)}}}"
         inner = self._print(base)
-        if _strength(base) < _ATOM or isinstance(base, Frac | Partial | Total):
+        # e^{u} is a power already: (e^{u})^{2}, never e^{u}^{2}
+        if _strength(base) < _ATOM or isinstance(base, Frac | Partial | Total | sp.exp):
             inner = rf"\left({inner}\right)"
         return f"{inner}^{{{self._print(power)}}}"
 

@@ -15,7 +15,7 @@ a macro (the document's ``latex`` fields have their own allowlist,
 Trailing ``,.;:!?`` are peeled off and stay text; brackets stay with their
 word, so ``(x_j − μ)(x_i − μ)`` is one formula.  A word is mathematics
 when it holds a mathematical character (a Greek letter,
-``∂ Σ √ − = + / ^ _ ² ≠ ≤ ≥ → · ×``, a combining hat) or is a single
+``∂ Σ √ − = + / ^ _ ² ≠ ≤ ≥ → · × ∘ ⪰``, a combining hat) or is a single
 lowercase letter other than "a"; never when it is a program's name
 (``batchnorm_forward``, typewriter type).  A number, a single capital
 letter or a short lowercase name (``var``, ``invstd``) is mathematics when
@@ -84,12 +84,14 @@ SYMBOLS = {
     "∈": r"\in",
     "∞": r"\infty",
     "≈": r"\approx",
+    "∘": r"\circ",
+    "⪰": r"\succeq",
     "<": "<",
     ">": ">",
 }
 SCRIPTS = {"²": "2", "³": "3", "ᵀ": r"\top"}
 HAT = "\u0302"
-OPERATORS = frozenset("=+−/·×≠≤≥→<>≈")
+OPERATORS = frozenset("=+−/·×≠≤≥→<>≈∘⪰")
 # Names set upright in a formula: abbreviations, not products of variables.
 UPRIGHT = frozenset({"LHS", "RHS", "var", "Var", "sqrt", "exp", "log", "const", "sum"})
 # Characters that are plain in a formula as they are.
@@ -148,6 +150,10 @@ _UNICODE_ESCAPES = {
     "²": r"\textsuperscript{2}",
     "’": "'",
     "‘": "`",
+    "′": "$'$",
+    "ö": r"\"{o}",
+    "ü": r"\"{u}",
+    "é": r"\'{e}",
     "“": "``",
     "”": "''",
     "\u00a0": "~",
@@ -190,7 +196,7 @@ def escape_tex(text: str) -> str:
 
 # A program's name (batchnorm_forward): letters on both sides of an underscore,
 # more than two after it.  Text in typewriter type, not a subscript.
-_IDENTIFIER = re.compile(r"[A-Za-z]{2,}_[A-Za-z0-9_]{3,}\Z")
+_IDENTIFIER = re.compile(r"_*[A-Za-z]{2,}_[A-Za-z0-9_]{3,}\Z")  # _softmax_backward_data too
 # A word that starts with a name of two underscores or more (first_back_grad_input(gO,):
 # a program's, since in mathematics it would be a double subscript.  Only the
 # start counts: μ_B)/√(σ_B² is a formula with two subscripts, not a name.

@@ -48,3 +48,15 @@ def test_a_long_term_times_a_bracket_is_broken_inside_the_bracket():
     assert len(lines) == 7 and lines[0].startswith(r"\frac{\gamma}{n} \biggl(")
     assert lines[5].endswith(r"\biggr)") and lines[6] == r"+ \beta"
     assert terms("gamma*(x[i] + mu)") == [r"\gamma \left(x_{i} + \mu\right)"]  # short: whole
+
+
+def test_exp_and_log_print_as_mathematics_as_written():
+    assert side_latex("exp(z[i] - c)/sum(exp(z[k] - c), k)") == (
+        r"\frac{e^{z_{i} - c}}{\sum_{k=1}^{n} e^{z_{k} - c}}"
+    )
+    assert (
+        side_latex("-sum(t[k]*log(p[k]), k)") == r"-\sum_{k=1}^{n} t_{k} \log{\left(p_{k} \right)}"
+    )
+    # nothing simplified: log(exp(u)) stays, and a power of e^u is bracketed
+    assert side_latex("log(exp(z[i]))") == r"\log{\left(e^{z_{i}} \right)}"
+    assert side_latex("exp(z[i])**2") == r"\left(e^{z_{i}}\right)^{2}"
