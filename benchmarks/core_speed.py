@@ -1,10 +1,12 @@
-"""Verification speed of the declared-model core against the commit before it.
+"""Verification speed of the core against the commits before its two rewrites.
 
-The baseline is the package as it was at BASELINE_COMMIT (the batch-norm-only
-core), taken from git history into a temporary folder.  Both verify the seed
-document in fresh processes, interleaved, timed inside the process (start-up
-and import excluded): every n in 2..16 in one call, and n = 64.  Goal: the
-new core takes at most 1.0x the baseline's time, by the median ratio.
+Each baseline is the package as it was at one commit of BASELINES, taken from
+git history into a temporary folder: before the declared-model core (the
+batch-norm-only core), and before exp and log.  Each verifies the seed
+document in fresh processes, interleaved with the current tree, timed inside
+the process (start-up and import excluded): every n in 2..16 in one call, and
+n = 64.  Goal: the current core takes at most 1.0x each baseline's time, by
+the median ratio.
 
 Writes reports/core_speed.json and prints a table.  Usage:
     python benchmarks/core_speed.py [--repeats 5]
@@ -23,7 +25,10 @@ from io import BytesIO
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-BASELINE_COMMIT = "d6da37f"  # main before the declared-model core (issue 9)
+BASELINES = (
+    ("d6da37f", "main before the declared-model core (issue 9)"),
+    ("a6afb8c", "main before exp and log (issue 17)"),
+)
 SEED = "derive/documents/bn_backward.toml"
 CASES = {"n = 2..16": "range(2, 17)", "n = 64": "(64,)"}
 GOAL = 1.0
@@ -43,10 +48,10 @@ print(elapsed)
 """
 
 
-def baseline_tree(folder: Path) -> Path:
+def baseline_tree(commit: str, folder: Path) -> Path:
     """The baseline's derive/ package, unpacked under folder."""
     archive = subprocess.run(
-        ["git", "-C", str(ROOT), "archive", BASELINE_COMMIT, "derive"],
+        ["git", "-C", str(ROOT), "archive", commit, "derive"],
         check=True,
         capture_output=True,
     ).stdout
@@ -63,20 +68,13 @@ def time_once(root: Path, ns: str) -> float:
     return float(out.stdout.strip().splitlines()[-1])
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=5)
-    args = parser.parse_args(argv)
+def compare(commit: str, repeats: int) -> list[dict]:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        try:
-            base = baseline_tree(Path(tmp))
-        except (subprocess.CalledProcessError, FileNotFoundError) as exc:
-            print(f"baseline {BASELINE_COMMIT} is not in this clone's history: {exc}")
-            return 1
+        base = baseline_tree(commit, Path(tmp))
         for label, ns in CASES.items():
             times = {"baseline": [], "new": []}
-            for _ in range(args.repeats):  # interleaved: a slow spell hits both
+            for _ in range(repeats):  # interleaved: a slow spell hits both
                 times["baseline"].append(time_once(base, ns))
                 times["new"].append(time_once(ROOT, ns))
             ratios = [n / b for n, b in zip(times["new"], times["baseline"], strict=True)]
@@ -93,19 +91,37 @@ def main(argv=None) -> int:
                     "met": statistics.median(ratios) <= GOAL,
                 }
             )
-    OUT.write_text(json.dumps({"baseline": BASELINE_COMMIT, "rows": rows}, indent=2) + "\n")
-    print(
-        f"| seed document | baseline {BASELINE_COMMIT} (min / median) | new (min / median) "
-        "| ratio (min / median) | goal ≤ 1.0 |"
-    )
-    print("|---|---|---|---|---|")
-    for r in rows:
+    return rows
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--baseline", choices=[c for c, _ in BASELINES], help="only this one")
+    args = parser.parse_args(argv)
+    out = []
+    for commit, what in BASELINES:
+        if args.baseline and commit != args.baseline:
+            continue
+        try:
+            rows = compare(commit, args.repeats)
+        except (subprocess.CalledProcessError, FileNotFoundError) as exc:
+            print(f"baseline {commit} is not in this clone's history: {exc}")
+            return 1
+        out.append({"baseline": commit, "what": what, "rows": rows})
         print(
-            f"| {r['case']} | {r['baseline_min_s']:.2f} / {r['baseline_median_s']:.2f} s "
-            f"| {r['new_min_s']:.2f} / {r['new_median_s']:.2f} s "
-            f"| {r['ratio_min']:.2f} / {r['ratio_median']:.2f} "
-            f"| {'met' if r['met'] else 'MISSED'} |"
+            f"| seed document | baseline {commit}, {what} (min / median) | new (min / median) "
+            "| ratio (min / median) | goal ≤ 1.0 |"
         )
+        print("|---|---|---|---|---|")
+        for r in rows:
+            print(
+                f"| {r['case']} | {r['baseline_min_s']:.2f} / {r['baseline_median_s']:.2f} s "
+                f"| {r['new_min_s']:.2f} / {r['new_median_s']:.2f} s "
+                f"| {r['ratio_min']:.2f} / {r['ratio_median']:.2f} "
+                f"| {'met' if r['met'] else 'MISSED'} |"
+            )
+    OUT.write_text(json.dumps({"baselines": out}, indent=2) + "\n")
     return 0
 
 
