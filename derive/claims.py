@@ -217,9 +217,15 @@ def from_dict(data: dict, path="<memory>") -> Document:
 
     emit = None
     if "emit" in data:
-        statistics = model_for(spec, 3).statistics
+        model3 = model_for(spec, 3)
         try:
-            emit = emits.from_table(data["emit"], seen, statistics)
+            emit = emits.from_table(
+                data["emit"],
+                seen,
+                model3.statistics,
+                model3.input_names | frozenset(model3.nodes),
+                frozenset(model3.spec.all_scalars),
+            )
         except emits.EmitError as exc:
             raise ClaimFileError(path, None, exc.field, str(exc)) from None
     document = Document(

@@ -380,9 +380,9 @@ def _emit(node) -> str:
     raise CodegenError(f"unexpected {type(node).__name__} in printed code")
 
 
-def python_code(expr: sp.Expr) -> str:
+def python_code(expr: sp.Expr, printer=None) -> str:
     """SymPy's NumPy printing of expr, laid out the way ``ruff format`` writes it."""
-    printed = _Printer({"fully_qualified_modules": False}).doprint(expr)
+    printed = (printer or _Printer)({"fully_qualified_modules": False}).doprint(expr)
     tree = ast.parse(printed, mode="eval")
     code = _emit(tree.body)
     if ast.dump(ast.parse(code, mode="eval")) != ast.dump(tree):
@@ -559,7 +559,16 @@ def render_modules(documents: list[Document] | None = None) -> dict[str, str]:
         if doc.emit is None:
             raise CodegenError(f"{doc.path}: no [emit] table")
         by_module.setdefault(doc.emit.module, []).append(doc)
-    return {name: render_module(docs) for name, docs in sorted(by_module.items())}
+    from . import codegen_rows  # it builds on this module's printer and verification
+
+    return {
+        name: (
+            render_module(docs)
+            if docs[0].emit.layout in REQUIRED
+            else codegen_rows.render_module(docs)
+        )
+        for name, docs in sorted(by_module.items())
+    }
 
 
 def render_module(documents: list[Document]) -> str:

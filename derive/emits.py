@@ -37,12 +37,26 @@ LAYOUTS = {
     "trailing": "groupwise.py.j2",
     # x of shape (N, C, *spatial) in G groups of C/G channels: per (example, group) (GroupNorm)
     "groups": "groupwise.py.j2",
+    # one statistic set per row of the last axis, no root (softmax, log-softmax, cross-entropy)
+    "rows": "rows.py.j2",
+    # elementwise functions, any shape (the activations)
+    "elementwise": "elementwise.py.j2",
 }
+# The layouts of the normalization family: a root statistic held by its inverse.
+NORM_LAYOUTS = ("channels", "trailing", "groups")
 # "value": one value per statistic (no per-element symbol may remain);
 # "terms": sum over per-element products, each with a per-statistic coefficient;
 # "factored": the same with the first coefficient factored out, a*(u + k*v + ...).
-FORMS = ("value", "terms", "factored")
-EMIT_KEYS = {"module", "layout", "mean", "root", "inverse", "formulas"}
+# "element": one value per element, over the row's reductions where a row has them
+# (the layouts "rows" and "elementwise").
+FORMS = ("value", "terms", "factored", "element")
+EMIT_KEYS = {"module", "layout", "mean", "root", "inverse", "formulas", "names", "constants"}
+EMIT_KEYS_NORM = {"module", "layout", "mean", "root", "inverse", "formulas"}
+EMIT_KEYS_ROWS = {"module", "layout", "formulas", "names", "constants"}
+# The node values the elementwise and row templates compute with a primitive of their own
+# (stable for large |u|), by name: the node's definition must be this function of its
+# argument (codegen checks it), so the primitive computes the verified node.
+PRIMITIVES = ("sigmoid", "tanh")
 FORMULA_KEYS = {"name", "claim", "function", "form", "coefficients", "doc"}
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 # A module has a handful of helpers; the bound keeps a hostile file small.
@@ -74,6 +88,10 @@ class EmitSpec:
     root: str
     inverse: str
     formulas: tuple[FormulaSpec, ...]
+    # layouts "rows", "elementwise": model name -> name in the generated code (inputs and
+    # the nodes the code holds as arrays), and scalar inputs fixed to a number
+    names: tuple[tuple[str, str], ...] = ()
+    constants: tuple[tuple[str, float], ...] = ()
 
     @property
     def template(self) -> str:
@@ -106,9 +124,48 @@ def _unknown(raw, allowed, where):
         )
 
 
-def from_table(raw, claim_ids, statistics) -> EmitSpec:
-    """An EmitSpec from a parsed ``[emit]`` table; claim_ids are the document's claims and
-    statistics the scalar nodes of its model (what mean and root may name)."""
+def _names(raw, model_names) -> tuple[tuple[str, str], ...]:
+    table = raw.get("names", {})
+    if not isinstance(table, dict) or not table:
+        raise EmitError("emit.names", "expected a table of model name = code name")
+    out, used = [], set()
+    for key, value in table.items():
+        if key not in model_names:
+            raise EmitError(f"emit.names.{key}", "not an input or node of the model")
+        if not isinstance(value, str) or not IDENTIFIER.match(value) or value.startswith("_"):
+            raise EmitError(f"emit.names.{key}", f"expected a Python name, got {value!r}")
+        if value in used or value in RESERVED:
+            raise EmitError(f"emit.names.{key}", f"the name {value!r} is already taken")
+        used.add(value)
+        out.append((key, value))
+    return tuple(sorted(out))
+
+
+def _constants(raw, scalars) -> tuple[tuple[str, float], ...]:
+    table = raw.get("constants", {})
+    if not isinstance(table, dict):
+        raise EmitError("emit.constants", "expected a table of scalar input = number")
+    out = []
+    for key, value in table.items():
+        if key not in scalars:
+            raise EmitError(f"emit.constants.{key}", "not a scalar input of the model")
+        if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+            raise EmitError(f"emit.constants.{key}", f"expected a finite number, got {value!r}")
+        if abs(value) == float("inf"):
+            raise EmitError(f"emit.constants.{key}", f"expected a finite number, got {value!r}")
+        out.append((key, float(value)))
+    return tuple(sorted(out))
+
+
+# Names the row and elementwise templates use for themselves.
+RESERVED = frozenset({"n", "np", "row", "rows", "axis", "out", "flag", "bad", "T"})
+
+
+def from_table(raw, claim_ids, statistics, model_names=frozenset(), scalars=frozenset()):
+    """An EmitSpec from a parsed ``[emit]`` table; claim_ids are the document's claims,
+    statistics the scalar nodes of its model (what mean and root may name), model_names
+    its inputs and nodes and scalars its scalar inputs (what names and constants may
+    name)."""
     if not isinstance(raw, dict):
         raise EmitError("emit", "expected an [emit] table")
     _unknown(raw, EMIT_KEYS, "emit")
@@ -119,6 +176,13 @@ def from_table(raw, claim_ids, statistics) -> EmitSpec:
     layout = raw.get("layout")
     if not isinstance(layout, str) or layout not in LAYOUTS:
         raise EmitError("emit.layout", f"expected one of {sorted(LAYOUTS)}, got {layout!r}")
+    if layout not in NORM_LAYOUTS:
+        _unknown(raw, EMIT_KEYS_ROWS, "emit")
+        names = _names(raw, model_names)
+        constants = _constants(raw, scalars)
+        formulas = _formulas(raw, claim_ids, layout)
+        return EmitSpec(module, layout, "", "", "", formulas, names, constants)
+    _unknown(raw, EMIT_KEYS_NORM, "emit")
     mean = _identifier(raw, "mean", "emit.mean", required=False)
     root = _identifier(raw, "root", "emit.root")
     for key, value in (("mean", mean), ("root", root)):
@@ -129,6 +193,10 @@ def from_table(raw, claim_ids, statistics) -> EmitSpec:
                 f" got {value!r}",
             )
     inverse = _identifier(raw, "inverse", "emit.inverse")
+    return EmitSpec(module, layout, mean, root, inverse, _formulas(raw, claim_ids, layout))
+
+
+def _formulas(raw, claim_ids, layout) -> tuple[FormulaSpec, ...]:
     formulas = raw.get("formulas")
     if not isinstance(formulas, list) or not formulas:
         raise EmitError("emit.formulas", "expected at least one [[emit.formulas]] entry")
@@ -151,15 +219,16 @@ def from_table(raw, claim_ids, statistics) -> EmitSpec:
             )
         function = _identifier(f, "function", f"{field}.function")
         form = f.get("form")
-        if not isinstance(form, str) or form not in FORMS:
-            raise EmitError(f"{field}.form", f"expected one of {list(FORMS)}, got {form!r}")
+        forms = FORMS[:3] if layout in NORM_LAYOUTS else ("value", "element")
+        if not isinstance(form, str) or form not in forms:
+            raise EmitError(f"{field}.form", f"expected one of {list(forms)}, got {form!r}")
         coefficients = f.get("coefficients", [])
         if not isinstance(coefficients, list) or not all(
             isinstance(c, str) and IDENTIFIER.match(c) and not c.startswith("_")
             for c in coefficients
         ):
             raise EmitError(f"{field}.coefficients", "expected a list of Python names")
-        if form == "value" and coefficients:
+        if form in ("value", "element") and coefficients:
             raise EmitError(f"{field}.coefficients", "a value has no coefficients")
         if form == "factored" and not coefficients:
             raise EmitError(f"{field}.coefficients", "form 'factored' needs coefficient names")
@@ -169,4 +238,4 @@ def from_table(raw, claim_ids, statistics) -> EmitSpec:
         if not isinstance(doc, str) or not doc.strip() or "\n" in doc or '"""' in doc:
             raise EmitError(f"{field}.doc", "expected one line of text")
         out.append(FormulaSpec(name, claim, function, form, tuple(coefficients), doc, field))
-    return EmitSpec(module, layout, mean, root, inverse, tuple(out))
+    return tuple(out)

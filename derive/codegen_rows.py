@@ -1,0 +1,407 @@
+"""Emit the row-wise (softmax family) and elementwise (activations) modules.
+
+The layouts "rows" and "elementwise" of ``emits.LAYOUTS``.  For each declared formula:
+
+1. the claim is verified with every claim it uses (``codegen.verify_emitted``);
+2. its last side is parsed at a symbolic n; every node is expanded except those the
+   ``[emit] names`` table names, which the code holds by name;
+3. every ``Sum`` becomes a reduction over the row, ``sum_<term>``, with a helper that
+   computes its term per element; a term that is not a product of elements (exp(x -
+   shift)) is read by name where it recurs in the formula, so that a kernel that
+   stored it computes it once;
+4. a named node that the function is not given is computed per element inside the
+   helper: from its definition, or by a stable primitive (``PRIMITIVES``) once its
+   definition is checked to be that function;
+5. everything is printed with ``codegen.python_code`` (SymPy's NumPy printer), so the
+   same helper runs on arrays (NumPy path) and, compiled by numba, on scalars.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sympy as sp
+
+from .claims import Document
+from .codegen import (
+    VERIFY_NS,
+    CodegenError,
+    _environment,
+    _Printer,
+    _relpath,
+    python_code,
+    statements,
+    verify_emitted,
+)
+from .emits import FormulaSpec
+from .language import CASES, N_SYMBOL, index_symbol, parse
+from .model import Model
+
+_a = sp.Wild("a")
+# name: (the function of its argument a, as a node must define it; the printed lines that
+# compute target from arg).  Both avoid exp of a large positive number.
+PRIMITIVES = {
+    "sigmoid": (
+        1 / (1 + sp.exp(-_a)),
+        lambda t, a: [
+            f"{t}_e = np.exp(-np.abs({a}))",
+            # e/(1 + e) below 0, 1/(1 + e) from 0: the masks are exact 0 or 1
+            f"{t} = ({a} >= 0) / (1 + {t}_e) + ({a} < 0) * ({t}_e / (1 + {t}_e))",
+        ],
+    ),
+    "tanh": (
+        (sp.exp(_a) - sp.exp(-_a)) / (sp.exp(_a) + sp.exp(-_a)),
+        lambda t, a: [f"{t} = np.tanh({a})"],
+    ),
+}
+
+# The helpers each template calls (a document set that leaves one out cannot be rendered).
+REQUIRED = {
+    "rows": (
+        "_softmax_y",
+        "_softmax_dx",
+        "_log_softmax_y",
+        "_log_softmax_dx",
+        "_cross_entropy_loss",
+        "_cross_entropy_dx",
+    ),
+    "elementwise": (
+        "_sigmoid_grad",
+        "_tanh_grad",
+        "_silu_y",
+        "_silu_grad",
+        "_gelu_y",
+        "_gelu_grad",
+    ),
+}
+# What each public function takes, by model name, where a node is given rather than
+# computed (sigmoid_backward gets y = σ(x), not x).
+GIVEN = {"_sigmoid_grad": ("s",), "_tanh_grad": ("th",)}
+N_CODE = sp.Symbol("n", real=True)
+
+
+class _DecimalPrinter(_Printer):
+    """NumPy functions as np.exp, np.log; rationals whose denominator divides a power of
+    ten as the decimal the claim wrote (0.044715): the float is the same, the correctly
+    rounded quotient."""
+
+    def _module_format(self, fqn, register=True):
+        if fqn.startswith("numpy."):
+            return "np." + fqn[len("numpy.") :]
+        return super()._module_format(fqn, register)
+
+    def _print_Rational(self, expr):
+        q = expr.q
+        twos = fives = 0
+        while q % 2 == 0:
+            q, twos = q // 2, twos + 1
+        while q % 5 == 0:
+            q, fives = q // 5, fives + 1
+        if q != 1 or expr.q == 1:
+            return super()._print_Rational(expr)
+        digits = max(twos, fives)
+        scaled = abs(expr.p) * 10**digits // expr.q
+        text = f"{scaled // 10**digits}.{scaled % 10**digits:0{digits}d}"
+        return ("-" if expr.p < 0 else "") + text
+
+
+def code(expr) -> str:
+    return python_code(expr, printer=_DecimalPrinter)
+
+
+def constant_name(name: str) -> str:
+    return f"_{name.upper()}"
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str  # the code name it assigns
+    lines: tuple[str, ...]
+    reads: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RowFormula:
+    spec: FormulaSpec
+    document: Document
+    side: str
+    value: sp.Expr  # over code symbols, reductions and terms
+    args: tuple[str, ...]  # what the helper takes, in order
+    steps: tuple[Step, ...]  # node values computed inside, in order
+    reductions: tuple[tuple[str, sp.Expr], ...]  # (sum name, its term over code symbols)
+
+    @property
+    def claim(self):
+        return self.document.claim(self.spec.claim)
+
+
+def _is_reduction(a) -> bool:
+    return isinstance(a, sp.Symbol) and a.name.startswith("sum_")
+
+
+def _base_name(term: sp.Expr) -> str:
+    """A reduction's name from its term: dy*y -> dy_y, exp(x - shift) -> exp_x_shift."""
+    parts: list[str] = []
+    for a in sp.preorder_traversal(term):
+        if isinstance(a, sp.Function):
+            parts.append(type(a).__name__.lower())
+        elif isinstance(a, sp.Symbol) and a.name not in parts:
+            parts.append(a.name)
+    if term.is_Mul or term.is_Symbol:
+        parts = sorted(parts)
+    return "_".join(p.lstrip("_").lower() for p in parts) or "one"
+
+
+class _Lowering:
+    def __init__(self, model: Model, document: Document):
+        self.model, self.document = model, document
+        emit = document.emit
+        self.names = dict(emit.names)
+        self.constants = dict(emit.constants)
+        self.kept = frozenset(k for k in self.names if k in model.nodes)
+
+    def symbol_for(self, atom, index) -> sp.Symbol:
+        m = self.model
+        if isinstance(atom, sp.Indexed):
+            name = atom.base.name
+            if atom.indices != (index,) or name not in self.names:
+                raise CodegenError(f"{atom} has no per-element value in the generated code")
+            return sp.Symbol(self.names[name], real=True)
+        if atom == N_SYMBOL:
+            return N_CODE
+        if atom.name in self.constants:
+            return sp.Symbol(constant_name(atom.name), real=True)
+        if atom.name in self.names and (atom.name in m.scalars):
+            return sp.Symbol(self.names[atom.name], real=True)
+        raise CodegenError(f"{atom} has no value in the generated code: name it in [emit] names")
+
+    def to_code(self, expr, index):
+        out = expr.xreplace({a: self.symbol_for(a, index) for a in expr.atoms(sp.Indexed)})
+        names = set(self.names.values()) | {constant_name(c) for c in self.constants}
+        rest = {
+            a
+            for a in out.free_symbols
+            if a != index and a.name not in names and a != N_CODE and not _is_reduction(a)
+        }
+        out = out.xreplace({a: self.symbol_for(a, index) for a in rest})
+        if index in out.free_symbols:
+            raise CodegenError(f"the index {index} survives lowering in {out}")
+        return out
+
+    def lower(self, expr, i):
+        """(value over code symbols and reductions, {sum name: term})."""
+        expr = self.model.expand(expr, keep=self.kept)
+        reductions: dict[str, sp.Expr] = {}
+
+        def lower_sum(s: sp.Sum):
+            (k, lo, hi), *more = s.limits
+            if more or lo != 1 or hi != N_SYMBOL:
+                raise CodegenError(f"only single sums over a whole row become reductions: {s}")
+            term = self.to_code(s.function, k)
+            name = "sum_" + _base_name(term)
+            if reductions.get(name, term) != term:
+                raise CodegenError(f"two reductions would be named {name}")
+            reductions[name] = term
+            return sp.Symbol(name, real=True)
+
+        expr = expr.replace(lambda a: isinstance(a, sp.Sum), lower_sum)
+        value = self.to_code(expr, i)
+        # a term that is not a product of elements is read by name where it recurs
+        for name, term in reductions.items():
+            if term.has(sp.exp, sp.log):
+                value = value.xreplace({term: sp.Symbol(name[4:], real=True)})
+        return value, reductions
+
+    def steps(self, reads: set[str], given: tuple[str, ...]) -> tuple[Step, ...]:
+        """The named nodes among reads (code names) computed per element, with those they
+        need, in model order; given nodes (model names) are arguments instead."""
+        m = self.model
+        by_code = {v: k for k, v in self.names.items()}
+        need: list[str] = []
+        todo = [by_code[r] for r in reads if r in by_code and by_code[r] in self.kept]
+        defs = {}
+        while todo:
+            node = todo.pop()
+            if node in need or node in given:
+                continue
+            spec = m.nodes[node]
+            if spec.index is None:
+                raise CodegenError(f"node {node} is one value per row: give it, do not name it")
+            i = index_symbol("i")
+            body = m.expand(m.definition(m.families[node][i]), keep=self.kept)
+            if body.has(sp.Sum):
+                continue  # a row statistic's per-element node (p, out): the function gets it
+            defs[node] = body
+            need.append(node)
+            todo += [
+                a.base.name for a in body.atoms(sp.Indexed) if a.base.name in self.kept
+            ]
+        order = [n for n in m.nodes if n in need]
+        out = []
+        i = index_symbol("i")
+        for node in order:
+            body = defs[node]
+            target = self.names[node]
+            lines = None
+            for prim, (form, printed) in PRIMITIVES.items():
+                match = body.match(form)
+                if match and _a in match:
+                    arg = match[_a]
+                    if sp.simplify(body - form.xreplace({_a: arg})) != 0:
+                        continue
+                    lines = printed(target, code(self.to_code(arg, i)))
+                    how = prim
+                    break
+            if lines is None:
+                value = self.to_code(body, i)
+                if value.has(sp.exp, sp.log):
+                    raise CodegenError(
+                        f"node {node}: {body} is neither a primitive ({', '.join(PRIMITIVES)})"
+                        " nor free of exp and log"
+                    )
+                lines = [f"{target} = {code(value)}"]
+                how = "definition"
+            reads_ = sorted(
+                {s.name for s in self.to_code(body, i).free_symbols} - {target}
+            )
+            out.append(Step(target, (f"# node {node}: {how}", *lines), tuple(reads_)))
+        return tuple(out)
+
+
+def _order(lowering: _Lowering) -> list[str]:
+    """The canonical order of helper arguments: elements, then scalars, then n."""
+    m = lowering.model
+    names = lowering.names
+    order = [names[v] for v in (*m.spec.vectors, *m.nodes) if v in names]
+    order += [names[v] for v in m.spec.all_scalars if v in names]
+    return [*order, "n"]
+
+
+def _args(exprs, steps, lowering) -> tuple[str, ...]:
+    used = {s.name for e in exprs for s in e.free_symbols}
+    for st in steps:
+        used |= set(st.reads)
+    used -= {st.name for st in steps}
+    used -= {constant_name(c) for c in lowering.constants}
+    order = _order(lowering)
+    terms = sorted(u for u in used if u not in order and not u.startswith("sum_"))
+    sums = sorted(u for u in used if u.startswith("sum_"))
+    return (*[o for o in order if o in used], *terms, *sums)
+
+
+def build(spec: FormulaSpec, document: Document) -> RowFormula:
+    claim = document.claim(spec.claim)
+    if len(claim.cases) != 1:
+        raise CodegenError(f"claim {claim.id!r}: a claim with cases has no single formula")
+    case = claim.cases[0]
+    free, _ = CASES[case.label]
+    if len(free) > 1:
+        raise CodegenError(f"claim {claim.id!r}: expected at most one free index")
+    model = document.model_for(N_SYMBOL)
+    i = index_symbol("i")
+    side = case.sides[-1]
+    expr = parse(side, model, {name: i for name in free})
+    lowering = _Lowering(model, document)
+    value, reductions = lowering.lower(expr, i)
+    where = f"{spec.field} (claim {spec.claim!r})"
+    per_element = value.free_symbols & {sp.Symbol(o, real=True) for o in _order(lowering)[:-1]}
+    scalars = {
+        sp.Symbol(lowering.names[v], real=True) for v in model.spec.all_scalars if v in lowering.names
+    }
+    if spec.form == "value" and per_element - scalars:
+        raise CodegenError(f"{where}: expected one value per row, got {value}")
+    given = GIVEN.get(spec.name, ())
+    reads = {s.name for s in value.free_symbols}
+    steps = lowering.steps(reads, given)
+    args = _args([value], steps, lowering)
+    return RowFormula(spec, document, side, value, args, steps, tuple(sorted(reductions.items())))
+
+
+def term_helper(name: str, term: sp.Expr, document: Document) -> dict:
+    lowering = _Lowering(document.model_for(N_SYMBOL), document)
+    steps = lowering.steps({s.name for s in term.free_symbols}, ())
+    return {
+        "name": f"_{name}_term",
+        "reduction": name,
+        "args": _args([term], steps, lowering),
+        "steps": steps,
+        "value": code(term),
+        "document": _relpath(document.path),
+    }
+
+
+def helper_context(f: RowFormula) -> dict:
+    prelude, value = statements("value", f.value, 4)
+    if prelude:  # the row helpers are short; a long one would need the code printer's split
+        value = code(f.value)
+    return {
+        "name": f.spec.name,
+        "doc": f.spec.doc,
+        "form": f.spec.form,
+        "function": f.spec.function,
+        "document": _relpath(f.document.path),
+        "claim": f.claim.id,
+        "title": f.claim.title,
+        "side": f.side,
+        "latex": f.claim.latex,
+        "args": f.args,
+        "steps": f.steps,
+        "value": code(f.value),
+        "reductions": [name for name, _ in f.reductions],
+        "pretty": f"{sp.sstr(f.value)}",
+    }
+
+
+def render_module(documents: list[Document]) -> str:
+    """One rows or elementwise module's text from the documents that emit into it."""
+    layouts = {d.emit.layout for d in documents}
+    if len(layouts) != 1:
+        raise CodegenError(f"one module, several layouts {sorted(layouts)}")
+    (layout,) = layouts
+    module = documents[0].emit.module
+    helpers: dict[str, dict] = {}
+    terms: dict[str, dict] = {}
+    constants: dict[str, float] = {}
+    sources = []
+    for doc in documents:
+        emitted = sorted({f.claim for f in doc.emit.formulas})
+        verified = verify_emitted(doc, emitted)
+        for spec in doc.emit.formulas:
+            if spec.name in helpers:
+                raise CodegenError(f"{doc.path}: formula {spec.name} is declared twice")
+            f = build(spec, doc)
+            helpers[spec.name] = helper_context(f)
+            for name, term in f.reductions:
+                t = term_helper(name, term, doc)
+                if name in terms and terms[name]["value"] != t["value"]:
+                    raise CodegenError(f"{doc.path}: reduction {name} differs between documents")
+                terms[name] = t
+        for name, value in doc.emit.constants:
+            if constants.get(constant_name(name), value) != value:
+                raise CodegenError(f"{doc.path}: constant {name} differs between documents")
+            constants[constant_name(name)] = value
+        sources.append({"path": _relpath(doc.path), "emitted": emitted, "verified": list(verified)})
+    missing = [name for name in REQUIRED[layout] if name not in helpers]
+    if missing:
+        raise CodegenError(f"module {module}: layout {layout!r} needs {', '.join(missing)}")
+    functions: dict[str, list[str]] = {}
+    for h in helpers.values():
+        functions.setdefault(h["function"], [])
+        if h["claim"] not in functions[h["function"]]:
+            functions[h["function"]].append(h["claim"])
+    return (
+        _environment()
+        .get_template(documents[0].emit.template)
+        .render(
+            module=module,
+            sources=sources,
+            helpers=helpers,
+            terms=terms,
+            constants=sorted(constants.items()),
+            functions=functions,
+            verify_ns=", ".join(str(n) for n in VERIFY_NS),
+            source_line="generated by derive from "
+            + ", ".join(f"{s['path']} ({', '.join(s['emitted'])})" for s in sources)
+            + "; do not edit",
+        )
+    )
