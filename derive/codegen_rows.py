@@ -30,7 +30,6 @@ from .codegen import (
     _Printer,
     _relpath,
     python_code,
-    statements,
     verify_emitted,
 )
 from .emits import FormulaSpec
@@ -38,21 +37,12 @@ from .language import CASES, N_SYMBOL, index_symbol, parse
 from .model import Model
 
 _a = sp.Wild("a")
-# name: (the function of its argument a, as a node must define it; the printed lines that
-# compute target from arg).  Both avoid exp of a large positive number.
+# name: the function of its argument a that a node must define to be computed by the
+# template's primitive of that name (_sigmoid, _tanh: stable, never exp of a large
+# positive number; codegen checks the definition).
 PRIMITIVES = {
-    "sigmoid": (
-        1 / (1 + sp.exp(-_a)),
-        lambda t, a: [
-            f"{t}_e = np.exp(-np.abs({a}))",
-            # e/(1 + e) below 0, 1/(1 + e) from 0: the masks are exact 0 or 1
-            f"{t} = ({a} >= 0) / (1 + {t}_e) + ({a} < 0) * ({t}_e / (1 + {t}_e))",
-        ],
-    ),
-    "tanh": (
-        (sp.exp(_a) - sp.exp(-_a)) / (sp.exp(_a) + sp.exp(-_a)),
-        lambda t, a: [f"{t} = np.tanh({a})"],
-    ),
+    "sigmoid": 1 / (1 + sp.exp(-_a)),
+    "tanh": (sp.exp(_a) - sp.exp(-_a)) / (sp.exp(_a) + sp.exp(-_a)),
 }
 
 # The helpers each template calls (a document set that leaves one out cannot be rendered).
@@ -80,12 +70,19 @@ GIVEN = {"_sigmoid_grad": ("s",), "_tanh_grad": ("th",)}
 N_CODE = sp.Symbol("n", real=True)
 
 
+# Transcendentals print as the module's own names: np.exp and friends on the NumPy path,
+# a vectorisable exp where numba compiles the helpers (see _common.py.j2, vector_math).
+VECTOR_MATH = {"numpy.exp": "_exp", "numpy.log": "_log", "numpy.tanh": "_tanh"}
+
+
 class _DecimalPrinter(_Printer):
     """NumPy functions as np.exp, np.log; rationals whose denominator divides a power of
     ten as the decimal the claim wrote (0.044715): the float is the same, the correctly
     rounded quotient."""
 
     def _module_format(self, fqn, register=True):
+        if fqn in VECTOR_MATH:
+            return VECTOR_MATH[fqn]
         if fqn.startswith("numpy."):
             return "np." + fqn[len("numpy.") :]
         return super()._module_format(fqn, register)
@@ -233,9 +230,7 @@ class _Lowering:
                 continue  # a row statistic's per-element node (p, out): the function gets it
             defs[node] = body
             need.append(node)
-            todo += [
-                a.base.name for a in body.atoms(sp.Indexed) if a.base.name in self.kept
-            ]
+            todo += [a.base.name for a in body.atoms(sp.Indexed) if a.base.name in self.kept]
         order = [n for n in m.nodes if n in need]
         out = []
         i = index_symbol("i")
@@ -243,13 +238,13 @@ class _Lowering:
             body = defs[node]
             target = self.names[node]
             lines = None
-            for prim, (form, printed) in PRIMITIVES.items():
+            for prim, form in PRIMITIVES.items():
                 match = body.match(form)
                 if match and _a in match:
                     arg = match[_a]
                     if sp.simplify(body - form.xreplace({_a: arg})) != 0:
                         continue
-                    lines = printed(target, code(self.to_code(arg, i)))
+                    lines = [f"{target} = _{prim}({code(self.to_code(arg, i))})"]
                     how = prim
                     break
             if lines is None:
@@ -261,9 +256,7 @@ class _Lowering:
                     )
                 lines = [f"{target} = {code(value)}"]
                 how = "definition"
-            reads_ = sorted(
-                {s.name for s in self.to_code(body, i).free_symbols} - {target}
-            )
+            reads_ = sorted({s.name for s in self.to_code(body, i).free_symbols} - {target})
             out.append(Step(target, (f"# node {node}: {how}", *lines), tuple(reads_)))
         return tuple(out)
 
@@ -305,9 +298,8 @@ def build(spec: FormulaSpec, document: Document) -> RowFormula:
     value, reductions = lowering.lower(expr, i)
     where = f"{spec.field} (claim {spec.claim!r})"
     per_element = value.free_symbols & {sp.Symbol(o, real=True) for o in _order(lowering)[:-1]}
-    scalars = {
-        sp.Symbol(lowering.names[v], real=True) for v in model.spec.all_scalars if v in lowering.names
-    }
+    names = lowering.names
+    scalars = {sp.Symbol(names[v], real=True) for v in model.spec.all_scalars if v in names}
     if spec.form == "value" and per_element - scalars:
         raise CodegenError(f"{where}: expected one value per row, got {value}")
     given = GIVEN.get(spec.name, ())
@@ -331,9 +323,6 @@ def term_helper(name: str, term: sp.Expr, document: Document) -> dict:
 
 
 def helper_context(f: RowFormula) -> dict:
-    prelude, value = statements("value", f.value, 4)
-    if prelude:  # the row helpers are short; a long one would need the code printer's split
-        value = code(f.value)
     return {
         "name": f.spec.name,
         "doc": f.spec.doc,
@@ -350,6 +339,17 @@ def helper_context(f: RowFormula) -> dict:
         "reductions": [name for name, _ in f.reductions],
         "pretty": f"{sp.sstr(f.value)}",
     }
+
+
+TANH_TERMS = 12  # odd terms u, u^3, ..., u^23: below 2**-57 relative for |u| < 1/4
+
+
+def tanh_series() -> list[str]:
+    """The Taylor coefficients of tanh(u)/u in u^2, exact, printed as quotients."""
+    u = sp.Symbol("u")
+    series = sp.series(sp.tanh(u), u, 0, 2 * TANH_TERMS + 1).removeO()
+    coeffs = [series.coeff(u, 2 * k + 1) for k in range(TANH_TERMS)]
+    return [f"{c.p} / {c.q}" if c.q != 1 else f"{c.p}.0" for c in coeffs]
 
 
 def render_module(documents: list[Document]) -> str:
@@ -399,6 +399,7 @@ def render_module(documents: list[Document]) -> str:
             terms=terms,
             constants=sorted(constants.items()),
             functions=functions,
+            tanh_series=tanh_series(),
             verify_ns=", ".join(str(n) for n in VERIFY_NS),
             source_line="generated by derive from "
             + ", ".join(f"{s['path']} ({', '.join(s['emitted'])})" for s in sources)

@@ -26,6 +26,7 @@ are scalar calls, several times slower).
 from __future__ import annotations
 
 import os
+import types
 
 import numpy as np
 
@@ -40,6 +41,17 @@ __all__ = [
 ]
 
 # -- constants and formulas: printed from the verified claims --------------------------
+# The transcendentals the formulas call: NumPy's here, vectorisable ones where numba
+# compiles them (_jit).
+_exp, _log, _tanh = np.exp, np.log, np.tanh
+
+
+def _sigmoid(x):
+    """1/(1 + exp(-x)) on arrays, from exp(-|x|) only: e/(1 + e) below 0."""
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1, e) / (1 + e)
+
+
 _C = 0.7978845608028654
 
 
@@ -84,8 +96,7 @@ def _silu_y(x):
     """
     # generated from derive/documents/activations.toml, claim silu-forward
     # node s: sigmoid
-    s_e = np.exp(-np.abs(x))
-    s = (x >= 0) / (1 + s_e) + (x < 0) * (s_e / (1 + s_e))
+    s = _sigmoid(x)
     return s * x
 
 
@@ -102,8 +113,7 @@ def _silu_grad(x):
     """
     # generated from derive/documents/activations.toml, claim silu-derivative
     # node s: sigmoid
-    s_e = np.exp(-np.abs(x))
-    s = (x >= 0) / (1 + s_e) + (x < 0) * (s_e / (1 + s_e))
+    s = _sigmoid(x)
     return s * (x * (1 - s) + 1)
 
 
@@ -121,7 +131,7 @@ def _gelu_y(x):
     # node u: definition
     u = _C * (x * (x * (0.044715 * x)) + x)
     # node tu: tanh
-    tu = np.tanh(u)
+    tu = _tanh(u)
     return 0.5 * x * (tu + 1)
 
 
@@ -141,7 +151,7 @@ def _gelu_grad(x):
     # node u: definition
     u = _C * (x * (x * (0.044715 * x)) + x)
     # node tu: tanh
-    tu = np.tanh(u)
+    tu = _tanh(u)
     return 0.5 * _C * x * (1 - tu**2) * (x * (0.134145 * x) + 1) + 0.5 * tu + 0.5
 
 
@@ -220,34 +230,283 @@ def _blockwise(what, f, *arrays):
     return out.reshape(arrays[0].shape)
 
 
+# reassoc lets the flag sums vectorise; NaN and inf keep their meaning (no nnan, ninf).
+_FASTMATH = {"reassoc", "contract"}
+# (public function, helper, whether it multiplies dy): one fused loop each
+
 if _numba is not None:
+    # error_model="numpy" everywhere here: numba's default checks every division for a
+    # zero divisor, a branch that keeps loops from vectorising; IEEE results (inf, nan)
+    # are caught by the kernels' flags instead.
+    # numba's np.exp is a call to the scalar libm function, which keeps a loop from
+    # vectorising (no SVML in numba's LLVM here). _exp64_nb is exp by Cody-Waite range
+    # reduction, x = k ln 2 + r with |r| <= ln(2)/2, the Taylor polynomial of degree 13
+    # (truncation below 2**-56) and 2**k built from its bits, all of which LLVM
+    # vectorises; within 1 ulp of exp, subnormal results included. The helpers compiled
+    # by numba read _exp as _exp_vector (_jit).
+    from llvmlite import ir as _ir
+    from numba.extending import intrinsic as _intrinsic
+    from numba.extending import overload as _overload
+
+    @_intrinsic
+    def _f64_from_bits(typingctx, bits):
+        def codegen(context, builder, signature, args):
+            return builder.bitcast(args[0], _ir.DoubleType())
+
+        return _numba.types.float64(_numba.types.int64), codegen
+
+    @_intrinsic
+    def _f32_from_bits(typingctx, bits):
+        def codegen(context, builder, signature, args):
+            return builder.bitcast(args[0], _ir.FloatType())
+
+        return _numba.types.float32(_numba.types.int32), codegen
+
+    _LOG2E = 1.4426950408889634
+    _LN2_HI = 6.93147180369123816490e-01  # fdlibm's split: k * _LN2_HI is exact
+    _LN2_LO = 1.90821492927058770002e-10
+    _EXP_MIN = -745.2  # below, exp(x) rounds to 0
+    _EXP_MAX = 709.782712893384  # log of the largest float64
+
+    # Not inlined by numba: LLVM inlines them and keeps their flags, so a caller's
+    # reassoc cannot undo the two-part reduction.
+    @_numba.njit(cache=True, error_model="numpy", fastmath={"contract"})
+    def _exp64_nb(x):
+        xc = min(max(x, _EXP_MIN), _EXP_MAX)
+        k = np.floor(xc * _LOG2E + 0.5)
+        r = (xc - k * _LN2_HI) - k * _LN2_LO
+        p = 1 / 6227020800
+        p = p * r + 1 / 479001600
+        p = p * r + 1 / 39916800
+        p = p * r + 1 / 3628800
+        p = p * r + 1 / 362880
+        p = p * r + 1 / 40320
+        p = p * r + 1 / 5040
+        p = p * r + 1 / 720
+        p = p * r + 1 / 120
+        p = p * r + 1 / 24
+        p = p * r + 1 / 6
+        p = p * r + 1 / 2
+        p = p * r + 1 / 1
+        p = p * r + 1 / 1
+        k1 = np.int64(k) >> 1  # 2**k as two normal factors: subnormal results round once
+        k2 = np.int64(k) - k1
+        y = (p * _f64_from_bits((k1 + 1023) << 52)) * _f64_from_bits((k2 + 1023) << 52)
+        y = y if x >= _EXP_MIN else 0.0
+        y = y if x <= _EXP_MAX else np.inf
+        return y if x == x else x
+
+    # float32: the same in float32 lanes, degree 7 (truncation below 2**-27).
+    _F = np.float32
+    _EXP32_MIN, _EXP32_MAX = _F(-104.0), _F(88.72283)
+    _LN2_HI32, _LN2_LO32 = _F(0.693359375), _F(-2.12194440e-4)  # k * _LN2_HI32 is exact
+
+    @_numba.njit(cache=True, error_model="numpy", fastmath={"contract"})
+    def _exp32_nb(x):
+        xc = min(max(x, _EXP32_MIN), _EXP32_MAX)
+        k = np.floor(xc * _F(_LOG2E) + _F(0.5))
+        r = (xc - k * _LN2_HI32) - k * _LN2_LO32
+        p = _F(1 / 5040)
+        p = p * r + _F(1 / 720)
+        p = p * r + _F(1 / 120)
+        p = p * r + _F(1 / 24)
+        p = p * r + _F(1 / 6)
+        p = p * r + _F(1 / 2)
+        p = p * r + _F(1 / 1)
+        p = p * r + _F(1 / 1)
+        k1 = np.int32(k) >> np.int32(1)
+        k2 = np.int32(k) - k1
+        y = (p * _f32_from_bits((k1 + np.int32(127)) << np.int32(23))) * _f32_from_bits(
+            (k2 + np.int32(127)) << np.int32(23)
+        )
+        y = y if x >= _EXP32_MIN else _F(0)
+        y = y if x <= _EXP32_MAX else _F(np.inf)
+        return y if x == x else x
+
+    # tanh from exp where |u| >= 1/4 (1 - 2/(e^{2|u|} + 1), within a few ulps), and from
+    # its Taylor series, printed by SymPy, below (truncation below 2**-57 in float64 and
+    # 2**-30 in float32).
+    @_numba.njit(cache=True, error_model="numpy", fastmath={"contract"})
+    def _tanh64_nb(u):
+        a = min(abs(u), 20.0)  # tanh(20) rounds to 1
+        big = 1.0 - 2.0 / (_exp64_nb(2.0 * a) + 1.0)
+        u2 = u * u
+        p = -113927491862 / 2900518163668125
+        p = p * u2 + 18888466084 / 194896477400625
+        p = p * u2 + -443861162 / 1856156927625
+        p = p * u2 + 6404582 / 10854718875
+        p = p * u2 + -929569 / 638512875
+        p = p * u2 + 21844 / 6081075
+        p = p * u2 + -1382 / 155925
+        p = p * u2 + 62 / 2835
+        p = p * u2 + -17 / 315
+        p = p * u2 + 2 / 15
+        p = p * u2 + -1 / 3
+        p = p * u2 + 1.0
+        y = u * p if a < 0.25 else (big if u >= 0 else -big)
+        return y if u == u else u
+
+    @_numba.njit(cache=True, error_model="numpy", fastmath={"contract"})
+    def _tanh32_nb(u):
+        a = min(abs(u), _F(10))  # tanh(10) rounds to 1 in float32
+        big = _F(1) - _F(2) / (_exp32_nb(_F(2) * a) + _F(1))
+        u2 = u * u
+        p = _F(21844 / 6081075)
+        p = p * u2 + _F(-1382 / 155925)
+        p = p * u2 + _F(62 / 2835)
+        p = p * u2 + _F(-17 / 315)
+        p = p * u2 + _F(2 / 15)
+        p = p * u2 + _F(-1 / 3)
+        p = p * u2 + _F(1.0)
+        y = u * p if a < _F(0.25) else (big if u >= 0 else -big)
+        return y if u == u else u
+
+    def _tanh_vector(u):
+        """tanh in numba-compiled code: _tanh32_nb for float32, else _tanh64_nb."""
+        raise NotImplementedError("compiled by numba only")
+
+    @_overload(_tanh_vector)
+    def _tanh_vector_typed(u):
+        if u == _numba.types.float32:
+            return lambda u: _tanh32_nb(u)
+        return lambda u: _tanh64_nb(np.float64(u))
+
+    def _exp_vector(x):
+        """exp in numba-compiled code: _exp32_nb for float32, else _exp64_nb."""
+        raise NotImplementedError("compiled by numba only")
+
+    @_overload(_exp_vector)
+    def _exp_vector_typed(x):
+        if x == _numba.types.float32:
+            return lambda x: _exp32_nb(x)
+        return lambda x: _exp64_nb(np.float64(x))
+
+    @_numba.njit(cache=True, error_model="numpy")
+    def _sigmoid_nb(x):
+        e = _exp_vector(-abs(x))
+        r = 1 / (1 + e)
+        return r if x >= 0 else e * r
 
     def _jit(f):
-        return _numba.njit(cache=True)(f)
+        """f compiled by numba, reading _exp and _tanh as the vector forms above (the NumPy
+        path keeps NumPy's)."""
+        scope = {
+            **f.__globals__,
+            "_exp": _exp_vector,
+            "_tanh": _tanh_vector,
+            "_sigmoid": _sigmoid_nb,
+        }
+        return _numba.njit(cache=True, error_model="numpy")(
+            types.FunctionType(f.__code__, scope, f.__name__, f.__defaults__)
+        )
 
     _sigmoid_grad_nb = _jit(_sigmoid_grad)
+
+    @_numba.njit(parallel=True, cache=True, error_model="numpy", fastmath=_FASTMATH)
+    def _sigmoid_backward_kernel(DY, A, OUT):
+        """sigmoid_backward per element, into OUT; returns a sum that is not finite where a stored
+        value is inf or nan."""
+        bad = 0.0
+        T = OUT.dtype.type
+        for e in _numba.prange(OUT.shape[0]):
+            s = A[e]
+            value = T(DY[e] * _sigmoid_grad_nb(s))
+            OUT[e] = value
+            bad += value - value
+        return bad
+
     _tanh_grad_nb = _jit(_tanh_grad)
 
-    @_numba.njit(parallel=True, cache=True)
-    def _sigmoid_backward_kernel(DY, S, DX):
-        for e in _numba.prange(DY.shape[0]):
-            s = S[e]
-            DX[e] = DY[e] * _sigmoid_grad_nb(s)
+    @_numba.njit(parallel=True, cache=True, error_model="numpy", fastmath=_FASTMATH)
+    def _tanh_backward_kernel(DY, A, OUT):
+        """tanh_backward per element, into OUT; returns a sum that is not finite where a stored
+        value is inf or nan."""
+        bad = 0.0
+        T = OUT.dtype.type
+        for e in _numba.prange(OUT.shape[0]):
+            th = A[e]
+            value = T(DY[e] * _tanh_grad_nb(th))
+            OUT[e] = value
+            bad += value - value
+        return bad
 
-    @_numba.njit(parallel=True, cache=True)
-    def _tanh_backward_kernel(DY, TH, DX):
-        for e in _numba.prange(DY.shape[0]):
-            th = TH[e]
-            DX[e] = DY[e] * _tanh_grad_nb(th)
+    _silu_y_nb = _jit(_silu_y)
+
+    @_numba.njit(parallel=True, cache=True, error_model="numpy", fastmath=_FASTMATH)
+    def _silu_forward_kernel(A, OUT):
+        """silu_forward per element, into OUT; returns a sum that is not finite where a stored
+        value is inf or nan."""
+        bad = 0.0
+        T = OUT.dtype.type
+        for e in _numba.prange(OUT.shape[0]):
+            x = A[e]
+            value = T(_silu_y_nb(x))
+            OUT[e] = value
+            bad += value - value
+        return bad
+
+    _silu_grad_nb = _jit(_silu_grad)
+
+    @_numba.njit(parallel=True, cache=True, error_model="numpy", fastmath=_FASTMATH)
+    def _silu_backward_kernel(DY, A, OUT):
+        """silu_backward per element, into OUT; returns a sum that is not finite where a stored
+        value is inf or nan."""
+        bad = 0.0
+        T = OUT.dtype.type
+        for e in _numba.prange(OUT.shape[0]):
+            x = A[e]
+            value = T(DY[e] * _silu_grad_nb(x))
+            OUT[e] = value
+            bad += value - value
+        return bad
+
+    _gelu_y_nb = _jit(_gelu_y)
+
+    @_numba.njit(parallel=True, cache=True, error_model="numpy", fastmath=_FASTMATH)
+    def _gelu_forward_kernel(A, OUT):
+        """gelu_forward per element, into OUT; returns a sum that is not finite where a stored
+        value is inf or nan."""
+        bad = 0.0
+        T = OUT.dtype.type
+        for e in _numba.prange(OUT.shape[0]):
+            x = A[e]
+            value = T(_gelu_y_nb(x))
+            OUT[e] = value
+            bad += value - value
+        return bad
+
+    _gelu_grad_nb = _jit(_gelu_grad)
+
+    @_numba.njit(parallel=True, cache=True, error_model="numpy", fastmath=_FASTMATH)
+    def _gelu_backward_kernel(DY, A, OUT):
+        """gelu_backward per element, into OUT; returns a sum that is not finite where a stored
+        value is inf or nan."""
+        bad = 0.0
+        T = OUT.dtype.type
+        for e in _numba.prange(OUT.shape[0]):
+            x = A[e]
+            value = T(DY[e] * _gelu_grad_nb(x))
+            OUT[e] = value
+            bad += value - value
+        return bad
 
 
-def _fused(what, kernel, dy, y):
-    dx = np.empty(dy.size, dtype=dy.dtype)
-    kernel(np.ascontiguousarray(dy).reshape(-1), np.ascontiguousarray(y).reshape(-1), dx)
-    if not np.isfinite(dx).all():
-        _refuse([("dy", dy), ("y", y)])
-        raise _overflow(what, dy.dtype)
-    return dx.reshape(dy.shape)
+def _kernel(name):
+    """The fused kernel of a public function, or None on the NumPy path."""
+    return globals()[f"_{name}_kernel"] if _numba is not None else None
+
+
+def _run(what, kernel, helper, *arrays):
+    """helper over the arrays (named by what[1:]): the fused kernel where numba runs, else
+    NumPy over blocks; a value that is not finite names its input, or is an overflow."""
+    if _numba is None:
+        return _blockwise(what, helper, *arrays)
+    flat = [np.ascontiguousarray(a).reshape(-1) for a in arrays]
+    out = np.empty_like(flat[0])
+    if not np.isfinite(kernel(*flat, out)):
+        _refuse([(name, a) for name, a in zip(what[1:], arrays, strict=True)])
+        raise _overflow(what[0], out.dtype)
+    return out.reshape(arrays[0].shape)
 
 
 def sigmoid_backward(dy, y):
@@ -258,9 +517,11 @@ def sigmoid_backward(dy, y):
     """
     dy = _check("dy", dy)
     y = _like("y", y, dy)
-    if _numba is not None:
-        return _fused("dx", _sigmoid_backward_kernel, dy, y)
-    return _blockwise(("dx", "dy", "y"), lambda dy, s: dy * _sigmoid_grad(s), dy, y)
+
+    def helper(dy, s):
+        return dy * _sigmoid_grad(s)
+
+    return _run(("dx", "dy", "y"), _kernel("sigmoid_backward"), helper, dy, y)
 
 
 def tanh_backward(dy, y):
@@ -271,9 +532,11 @@ def tanh_backward(dy, y):
     """
     dy = _check("dy", dy)
     y = _like("y", y, dy)
-    if _numba is not None:
-        return _fused("dx", _tanh_backward_kernel, dy, y)
-    return _blockwise(("dx", "dy", "y"), lambda dy, th: dy * _tanh_grad(th), dy, y)
+
+    def helper(dy, th):
+        return dy * _tanh_grad(th)
+
+    return _run(("dx", "dy", "y"), _kernel("tanh_backward"), helper, dy, y)
 
 
 def silu_forward(x):
@@ -282,7 +545,7 @@ def silu_forward(x):
     Verified claims: silu-forward.
     """
     x = _check("x", x)
-    return _blockwise(("y", "x"), _silu_y, x)
+    return _run(("y", "x"), _kernel("silu_forward"), _silu_y, x)
 
 
 def silu_backward(dy, x):
@@ -293,7 +556,11 @@ def silu_backward(dy, x):
     """
     dy = _check("dy", dy)
     x = _like("x", x, dy)
-    return _blockwise(("dx", "dy", "x"), lambda dy, x: dy * _silu_grad(x), dy, x)
+
+    def helper(dy, x):
+        return dy * _silu_grad(x)
+
+    return _run(("dx", "dy", "x"), _kernel("silu_backward"), helper, dy, x)
 
 
 def _approximate(approximate):
@@ -311,7 +578,7 @@ def gelu_forward(x, approximate="tanh"):
     """
     _approximate(approximate)
     x = _check("x", x)
-    return _blockwise(("y", "x"), _gelu_y, x)
+    return _run(("y", "x"), _kernel("gelu_forward"), _gelu_y, x)
 
 
 def gelu_backward(dy, x, approximate="tanh"):
@@ -323,4 +590,8 @@ def gelu_backward(dy, x, approximate="tanh"):
     _approximate(approximate)
     dy = _check("dy", dy)
     x = _like("x", x, dy)
-    return _blockwise(("dx", "dy", "x"), lambda dy, x: dy * _gelu_grad(x), dy, x)
+
+    def helper(dy, x):
+        return dy * _gelu_grad(x)
+
+    return _run(("dx", "dy", "x"), _kernel("gelu_backward"), helper, dy, x)

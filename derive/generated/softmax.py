@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import numbers
 import os
+import types
 
 import numpy as np
 
@@ -51,21 +52,30 @@ __all__ = [
 ]
 
 # -- formulas: printed from the verified claims --------------------------------------
+# The transcendentals the formulas call: NumPy's here, vectorisable ones where numba
+# compiles them (_jit).
+_exp, _log, _tanh = np.exp, np.log, np.tanh
 
 
-def _cross_entropy_loss(shift, sum_exp_x_shift, sum_s, sum_s_x):
+def _sigmoid(x):
+    """1/(1 + exp(-x)) on arrays, from exp(-|x|) only: e/(1 + e) below 0."""
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1, e) / (1 + e)
+
+
+def _cross_entropy_loss(sum_exp_x_shift, sum_s, sum_s_shift_x):
     r"""the loss of one row from its reductions.
 
     From claim loss-shifted: The loss as the kernel computes it, the row maximum c subtracted.
 
-    C = \Big(\sum_k s_k\Big)\Big(c + \log\sum_k e^{z_k - c}\Big) - \sum_k s_k z_k
+    C = \Big(\sum_k s_k\Big)\log\sum_k e^{z_k - c} - \sum_k s_k\,(z_k - c)
 
-    Emitted from the claim's last side, sum(s[k], k)*(c + log(sum(exp(z[k] - c), k))) -
-    sum(s[k]*z[k], k), with sums as row reductions:
-        sum_s*(shift + log(sum_exp_x_shift)) - sum_s_x
+    Emitted from the claim's last side, sum(s[k], k)*log(sum(exp(z[k] - c), k)) - sum(s[k]*(z[k]
+    - c), k), with sums as row reductions:
+        sum_s*log(sum_exp_x_shift) - sum_s_shift_x
     """
     # generated from derive/documents/cross_entropy_weighted.toml, claim loss-shifted
-    return sum_s * (shift + np.log(sum_exp_x_shift)) - sum_s_x
+    return sum_s * _log(sum_exp_x_shift) - sum_s_shift_x
 
 
 def _cross_entropy_dx(t, w, eps, n, exp_x_shift, sum_exp_x_shift, sum_s):
@@ -100,7 +110,7 @@ def _log_softmax_y(x, shift, sum_exp_x_shift):
         -shift + x - log(sum_exp_x_shift)
     """
     # generated from derive/documents/log_softmax.toml, claim forward-shifted
-    return -shift + x - np.log(sum_exp_x_shift)
+    return -shift + x - _log(sum_exp_x_shift)
 
 
 def _log_softmax_dx(dy, y, sum_dy):
@@ -116,7 +126,7 @@ def _log_softmax_dx(dy, y, sum_dy):
         dy - sum_dy*exp(y)
     """
     # generated from derive/documents/log_softmax.toml, claim backward-closed-form
-    return dy - sum_dy * np.exp(y)
+    return dy - sum_dy * _exp(y)
 
 
 def _softmax_y(exp_x_shift, sum_exp_x_shift):
@@ -153,7 +163,7 @@ def _softmax_dx(dy, y, sum_dy_y):
 def _sum_exp_x_shift_term(x, shift):
     """The term of the row reduction sum_exp_x_shift, per element."""
     # generated from derive/documents/softmax.toml
-    return np.exp(-shift + x)
+    return _exp(-shift + x)
 
 
 def _sum_s_term(t, w, eps, n):
@@ -164,12 +174,12 @@ def _sum_s_term(t, w, eps, n):
     return s
 
 
-def _sum_s_x_term(x, t, w, eps, n):
-    """The term of the row reduction sum_s_x, per element."""
+def _sum_s_shift_x_term(x, t, w, shift, eps, n):
+    """The term of the row reduction sum_s_shift_x, per element."""
     # generated from derive/documents/cross_entropy_weighted.toml
     # node s: definition
     s = w * (eps / n + t * (1 - eps))
-    return s * x
+    return s * (-shift + x)
 
 
 def _sum_dy_term(dy):
@@ -265,9 +275,11 @@ def _row_sum(a):
     _BLOCK_ELEMENTS values, each block's sum added in float64."""
     if a.dtype == np.float64 or a.shape[1] <= _BLOCK_ELEMENTS:
         return a.sum(axis=1, keepdims=True, dtype=a.dtype).astype(np.float64)
-    total = np.zeros((a.shape[0], 1))
-    for j in range(0, a.shape[1], _BLOCK_ELEMENTS):
-        total += a[:, j : j + _BLOCK_ELEMENTS].sum(axis=1, keepdims=True).astype(np.float64)
+    rows, full = a.shape[0], a.shape[1] - a.shape[1] % _BLOCK_ELEMENTS
+    parts = a[:, :full].reshape(rows, -1, _BLOCK_ELEMENTS).sum(axis=2)
+    total = parts.astype(np.float64).sum(axis=1, keepdims=True)
+    if full < a.shape[1]:
+        total += a[:, full:].sum(axis=1, keepdims=True).astype(np.float64)
     return total
 
 
@@ -306,11 +318,14 @@ def _overflow(what, dtype):
     )
 
 
-def _stored(what, out, block, value):
-    """value stored into out[block] in out's dtype; an overflow is an error, not an inf."""
+def _stored(what, out, block, value, checks=(), lead=()):
+    """value stored into out[block] in out's dtype; where a stored value is not finite, the
+    first of checks (as _refuse_rows takes them) that holds a bad value is named, else the
+    overflow is: an error either way, never an inf."""
     with np.errstate(over="ignore", invalid="ignore"):
         out[block] = value
     if not np.isfinite(out[block]).all():
+        _refuse_rows(checks, block.start, lead)
         raise _overflow(what, out.dtype)
 
 
@@ -329,15 +344,259 @@ def _pair(first, second):
 _FASTMATH = {"reassoc", "contract"}
 
 if _numba is not None:
+    # error_model="numpy" everywhere here: numba's default checks every division for a
+    # zero divisor, a branch that keeps loops from vectorising; IEEE results (inf, nan)
+    # are caught by the kernels' flags instead.
+    # numba's np.exp is a call to the scalar libm function, which keeps a loop from
+    # vectorising (no SVML in numba's LLVM here). _exp64_nb is exp by Cody-Waite range
+    # reduction, x = k ln 2 + r with |r| <= ln(2)/2, the Taylor polynomial of degree 13
+    # (truncation below 2**-56) and 2**k built from its bits, all of which LLVM
+    # vectorises; within 1 ulp of exp, subnormal results included. The helpers compiled
+    # by numba read _exp as _exp_vector (_jit).
+    from llvmlite import ir as _ir
+    from numba.extending import intrinsic as _intrinsic
+    from numba.extending import overload as _overload
+
+    @_intrinsic
+    def _f64_from_bits(typingctx, bits):
+        def codegen(context, builder, signature, args):
+            return builder.bitcast(args[0], _ir.DoubleType())
+
+        return _numba.types.float64(_numba.types.int64), codegen
+
+    @_intrinsic
+    def _f32_from_bits(typingctx, bits):
+        def codegen(context, builder, signature, args):
+            return builder.bitcast(args[0], _ir.FloatType())
+
+        return _numba.types.float32(_numba.types.int32), codegen
+
+    _LOG2E = 1.4426950408889634
+    _LN2_HI = 6.93147180369123816490e-01  # fdlibm's split: k * _LN2_HI is exact
+    _LN2_LO = 1.90821492927058770002e-10
+    _EXP_MIN = -745.2  # below, exp(x) rounds to 0
+    _EXP_MAX = 709.782712893384  # log of the largest float64
+
+    # Not inlined by numba: LLVM inlines them and keeps their flags, so a caller's
+    # reassoc cannot undo the two-part reduction.
+    @_numba.njit(cache=True, error_model="numpy", fastmath={"contract"})
+    def _exp64_nb(x):
+        xc = min(max(x, _EXP_MIN), _EXP_MAX)
+        k = np.floor(xc * _LOG2E + 0.5)
+        r = (xc - k * _LN2_HI) - k * _LN2_LO
+        p = 1 / 6227020800
+        p = p * r + 1 / 479001600
+        p = p * r + 1 / 39916800
+        p = p * r + 1 / 3628800
+        p = p * r + 1 / 362880
+        p = p * r + 1 / 40320
+        p = p * r + 1 / 5040
+        p = p * r + 1 / 720
+        p = p * r + 1 / 120
+        p = p * r + 1 / 24
+        p = p * r + 1 / 6
+        p = p * r + 1 / 2
+        p = p * r + 1 / 1
+        p = p * r + 1 / 1
+        k1 = np.int64(k) >> 1  # 2**k as two normal factors: subnormal results round once
+        k2 = np.int64(k) - k1
+        y = (p * _f64_from_bits((k1 + 1023) << 52)) * _f64_from_bits((k2 + 1023) << 52)
+        y = y if x >= _EXP_MIN else 0.0
+        y = y if x <= _EXP_MAX else np.inf
+        return y if x == x else x
+
+    # float32: the same in float32 lanes, degree 7 (truncation below 2**-27).
+    _F = np.float32
+    _EXP32_MIN, _EXP32_MAX = _F(-104.0), _F(88.72283)
+    _LN2_HI32, _LN2_LO32 = _F(0.693359375), _F(-2.12194440e-4)  # k * _LN2_HI32 is exact
+
+    @_numba.njit(cache=True, error_model="numpy", fastmath={"contract"})
+    def _exp32_nb(x):
+        xc = min(max(x, _EXP32_MIN), _EXP32_MAX)
+        k = np.floor(xc * _F(_LOG2E) + _F(0.5))
+        r = (xc - k * _LN2_HI32) - k * _LN2_LO32
+        p = _F(1 / 5040)
+        p = p * r + _F(1 / 720)
+        p = p * r + _F(1 / 120)
+        p = p * r + _F(1 / 24)
+        p = p * r + _F(1 / 6)
+        p = p * r + _F(1 / 2)
+        p = p * r + _F(1 / 1)
+        p = p * r + _F(1 / 1)
+        k1 = np.int32(k) >> np.int32(1)
+        k2 = np.int32(k) - k1
+        y = (p * _f32_from_bits((k1 + np.int32(127)) << np.int32(23))) * _f32_from_bits(
+            (k2 + np.int32(127)) << np.int32(23)
+        )
+        y = y if x >= _EXP32_MIN else _F(0)
+        y = y if x <= _EXP32_MAX else _F(np.inf)
+        return y if x == x else x
+
+    # tanh from exp where |u| >= 1/4 (1 - 2/(e^{2|u|} + 1), within a few ulps), and from
+    # its Taylor series, printed by SymPy, below (truncation below 2**-57 in float64 and
+    # 2**-30 in float32).
+    @_numba.njit(cache=True, error_model="numpy", fastmath={"contract"})
+    def _tanh64_nb(u):
+        a = min(abs(u), 20.0)  # tanh(20) rounds to 1
+        big = 1.0 - 2.0 / (_exp64_nb(2.0 * a) + 1.0)
+        u2 = u * u
+        p = -113927491862 / 2900518163668125
+        p = p * u2 + 18888466084 / 194896477400625
+        p = p * u2 + -443861162 / 1856156927625
+        p = p * u2 + 6404582 / 10854718875
+        p = p * u2 + -929569 / 638512875
+        p = p * u2 + 21844 / 6081075
+        p = p * u2 + -1382 / 155925
+        p = p * u2 + 62 / 2835
+        p = p * u2 + -17 / 315
+        p = p * u2 + 2 / 15
+        p = p * u2 + -1 / 3
+        p = p * u2 + 1.0
+        y = u * p if a < 0.25 else (big if u >= 0 else -big)
+        return y if u == u else u
+
+    @_numba.njit(cache=True, error_model="numpy", fastmath={"contract"})
+    def _tanh32_nb(u):
+        a = min(abs(u), _F(10))  # tanh(10) rounds to 1 in float32
+        big = _F(1) - _F(2) / (_exp32_nb(_F(2) * a) + _F(1))
+        u2 = u * u
+        p = _F(21844 / 6081075)
+        p = p * u2 + _F(-1382 / 155925)
+        p = p * u2 + _F(62 / 2835)
+        p = p * u2 + _F(-17 / 315)
+        p = p * u2 + _F(2 / 15)
+        p = p * u2 + _F(-1 / 3)
+        p = p * u2 + _F(1.0)
+        y = u * p if a < _F(0.25) else (big if u >= 0 else -big)
+        return y if u == u else u
+
+    def _tanh_vector(u):
+        """tanh in numba-compiled code: _tanh32_nb for float32, else _tanh64_nb."""
+        raise NotImplementedError("compiled by numba only")
+
+    @_overload(_tanh_vector)
+    def _tanh_vector_typed(u):
+        if u == _numba.types.float32:
+            return lambda u: _tanh32_nb(u)
+        return lambda u: _tanh64_nb(np.float64(u))
+
+    def _exp_vector(x):
+        """exp in numba-compiled code: _exp32_nb for float32, else _exp64_nb."""
+        raise NotImplementedError("compiled by numba only")
+
+    @_overload(_exp_vector)
+    def _exp_vector_typed(x):
+        if x == _numba.types.float32:
+            return lambda x: _exp32_nb(x)
+        return lambda x: _exp64_nb(np.float64(x))
+
+    @_numba.njit(cache=True, error_model="numpy")
+    def _sigmoid_nb(x):
+        e = _exp_vector(-abs(x))
+        r = 1 / (1 + e)
+        return r if x >= 0 else e * r
 
     def _jit(f):
-        return _numba.njit(cache=True)(f)
+        """f compiled by numba, reading _exp and _tanh as the vector forms above (the NumPy
+        path keeps NumPy's)."""
+        scope = {
+            **f.__globals__,
+            "_exp": _exp_vector,
+            "_tanh": _tanh_vector,
+            "_sigmoid": _sigmoid_nb,
+        }
+        return _numba.njit(cache=True, error_model="numpy")(
+            types.FunctionType(f.__code__, scope, f.__name__, f.__defaults__)
+        )
 
+    _cross_entropy_loss_nb = _jit(_cross_entropy_loss)
+    _cross_entropy_dx_nb = _jit(_cross_entropy_dx)
+    _log_softmax_y_nb = _jit(_log_softmax_y)
+    _log_softmax_dx_nb = _jit(_log_softmax_dx)
+    _softmax_y_nb = _jit(_softmax_y)
     _softmax_dx_nb = _jit(_softmax_dx)
+    _sum_exp_x_shift_term_nb = _jit(_sum_exp_x_shift_term)
+    _sum_s_term_nb = _jit(_sum_s_term)
+    _sum_s_shift_x_term_nb = _jit(_sum_s_shift_x_term)
+    _sum_dy_term_nb = _jit(_sum_dy_term)
     _sum_dy_y_term_nb = _jit(_sum_dy_y_term)
 
-    @_numba.njit(cache=True, fastmath=_FASTMATH, inline="always")
-    def _softmax_backward_block_sum(DY, Y):
+    @_numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
+    def _shift_nb(X):
+        """The maximum of a row, or nan where the row holds a NaN or +inf or is all -inf
+        (the caller names the row through the NumPy path's checks)."""
+        m = X.dtype.type(-np.inf)
+        nan = 0
+        for j in range(X.shape[0]):
+            v = X[j]
+            m = max(m, v)
+            nan += v != v
+        if nan or m == np.inf or m == -np.inf:
+            return X.dtype.type(np.nan)
+        return m
+
+    @_numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH, inline="always")
+    def _exp_block(X, shift, Y):
+        """exp_x_shift per element of one block, stored in Y, and their sum in Y's dtype."""
+        total = Y.dtype.type(0)
+        for j in range(X.shape[0]):
+            x = X[j]
+            term = Y.dtype.type(_sum_exp_x_shift_term_nb(x, shift))
+            Y[j] = term
+            total += term
+        return total
+
+    @_numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH, inline="always")
+    def _exp_block_sum(X, shift):
+        """The sum of exp_x_shift over one block, in X's dtype."""
+        total = X.dtype.type(0)
+        for j in range(X.shape[0]):
+            x = X[j]
+            total += X.dtype.type(_sum_exp_x_shift_term_nb(x, shift))
+        return total
+
+    @_numba.njit(parallel=True, cache=True, error_model="numpy", fastmath=_FASTMATH)
+    def _softmax_forward_kernel(X, Y, BAD):
+        """Per row: its maximum, the exponentials stored in Y while they are summed (in
+        X's dtype over blocks of _BLOCK_ELEMENTS, added in float64), then y in place."""
+        n = X.shape[1]
+        T = X.dtype.type
+        for row in _numba.prange(X.shape[0]):
+            shift = _shift_nb(X[row])
+            total = 0.0
+            for j0 in range(0, n, _BLOCK_ELEMENTS):
+                j1 = j0 + _BLOCK_ELEMENTS
+                total += np.float64(_exp_block(X[row, j0:j1], shift, Y[row, j0:j1]))
+            sum_exp_x_shift = T(total)
+            bad = shift - shift
+            for j in range(n):
+                exp_x_shift = Y[row, j]
+                value = _softmax_y_nb(exp_x_shift, sum_exp_x_shift)
+                Y[row, j] = value
+                bad += value - value
+            BAD[row] = bad
+
+    @_numba.njit(parallel=True, cache=True, error_model="numpy", fastmath=_FASTMATH)
+    def _log_softmax_forward_kernel(X, Y, BAD):
+        """Per row: its maximum, the sum of the exponentials (blocks as above), then y."""
+        n = X.shape[1]
+        T = X.dtype.type
+        for row in _numba.prange(X.shape[0]):
+            shift = _shift_nb(X[row])
+            total = 0.0
+            for j0 in range(0, n, _BLOCK_ELEMENTS):
+                total += np.float64(_exp_block_sum(X[row, j0 : j0 + _BLOCK_ELEMENTS], shift))
+            sum_exp_x_shift = T(total)
+            bad = shift - shift
+            for j in range(n):
+                x = X[row, j]
+                value = T(_log_softmax_y_nb(x, shift, sum_exp_x_shift))
+                Y[row, j] = value
+                bad += 0.0 if value == value else np.nan  # -inf is a mask's
+            BAD[row] = bad
+
+    @_numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH, inline="always")
+    def _dy_y_block(DY, Y):
         """sum_dy_y over one block of a row, in its dtype."""
         total = DY.dtype.type(0)
         for j in range(DY.shape[0]):
@@ -346,40 +605,116 @@ if _numba is not None:
             total += _sum_dy_y_term_nb(dy, y)
         return total
 
-    @_numba.njit(cache=True, fastmath=_FASTMATH, inline="always")
-    def _softmax_backward_block_dx(DY, Y, sum_dy_y, DX):
-        """dx over one block of a row, and a flag that is not 0 where a stored dx is inf or
-        nan."""
-        bad = DX.dtype.type(0)
+    @_numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH, inline="always")
+    def _dy_block(DY):
+        """sum_dy over one block of a row, in its dtype."""
+        total = DY.dtype.type(0)
         for j in range(DY.shape[0]):
             dy = DY[j]
-            y = Y[j]
-            value = _softmax_dx_nb(dy, y, sum_dy_y)
-            DX[j] = value
-            bad += value - value
-        return bad
+            total += _sum_dy_term_nb(dy)
+        return total
 
-    @_numba.njit(parallel=True, cache=True, fastmath=_FASTMATH)
+    @_numba.njit(parallel=True, cache=True, error_model="numpy", fastmath=_FASTMATH)
     def _softmax_backward_kernel(DY, Y, DX, BAD):
-        """Per row: sum_dy_y in the rows' dtype over blocks of at most _BLOCK_ELEMENTS
-        values added to a float64 total, then dx while the row is in cache. BAD[row] is not
-        0 where the sum or a stored dx is inf or nan (the caller redoes those on the NumPy
-        path, which names the argument or the overflow)."""
+        """Per row: sum_dy_y (blocks as above), then dx while the row is in cache. BAD[row]
+        is not finite where the sum or a stored dx is inf or nan."""
         n = DY.shape[1]
         T = DY.dtype.type
         for row in _numba.prange(DY.shape[0]):
             total = 0.0
             for j0 in range(0, n, _BLOCK_ELEMENTS):
                 j1 = j0 + _BLOCK_ELEMENTS
-                total += np.float64(_softmax_backward_block_sum(DY[row, j0:j1], Y[row, j0:j1]))
-            bad = total - total
+                total += np.float64(_dy_y_block(DY[row, j0:j1], Y[row, j0:j1]))
             sum_dy_y = T(total)
-            for j0 in range(0, n, _BLOCK_ELEMENTS):
-                j1 = j0 + _BLOCK_ELEMENTS
-                bad += _softmax_backward_block_dx(
-                    DY[row, j0:j1], Y[row, j0:j1], sum_dy_y, DX[row, j0:j1]
-                )
+            bad = total - total
+            for j in range(n):
+                dy = DY[row, j]
+                y = Y[row, j]
+                value = _softmax_dx_nb(dy, y, sum_dy_y)
+                DX[row, j] = value
+                bad += value - value
             BAD[row] = bad
+
+    @_numba.njit(parallel=True, cache=True, error_model="numpy", fastmath=_FASTMATH)
+    def _log_softmax_backward_kernel(DY, Y, DX, BAD):
+        """Per row: sum_dy (blocks as above), then dx while the row is in cache."""
+        n = DY.shape[1]
+        T = DY.dtype.type
+        for row in _numba.prange(DY.shape[0]):
+            total = 0.0
+            for j0 in range(0, n, _BLOCK_ELEMENTS):
+                total += np.float64(_dy_block(DY[row, j0 : j0 + _BLOCK_ELEMENTS]))
+            sum_dy = T(total)
+            bad = total - total
+            for j in range(n):
+                dy = DY[row, j]
+                y = Y[row, j]
+                value = T(_log_softmax_dx_nb(dy, y, sum_dy))
+                DX[row, j] = value
+                bad += value - value
+            BAD[row] = bad
+
+    @_numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH, inline="always")
+    def _target(TP, row, j, cls):
+        """t of one element: the one-hot row of class cls, or the probabilities TP."""
+        if cls >= -1:
+            return 1.0 if j == cls else 0.0
+        return np.float64(TP[row, j])
+
+    @_numba.njit(parallel=True, cache=True, error_model="numpy", fastmath=_FASTMATH)
+    def _cross_entropy_kernel(X, CLS, TP, W, eps, SCALE, OUT, DX, BAD):
+        """Per row: its maximum, then one pass for the reductions (float64), then the loss
+        into OUT (SCALE is None) or dlogits * SCALE[row] into DX, whose first pass holds the
+        exponentials. CLS[row] is the class (-1: the row is ignored, its t is 0) or -2
+        for probability targets in TP."""
+        rows, n_ = X.shape
+        n = np.float64(n_)
+        T = X.dtype.type
+        for row in _numba.prange(rows):
+            shift = _shift_nb(X[row])
+            cls = CLS[row]
+            sum_exp_x_shift = 0.0
+            sum_s = 0.0
+            sum_s_shift_x = 0.0
+            for j in range(n_):
+                x = X[row, j]
+                t = _target(TP, row, j, cls)
+                w = W[j]
+                term = _sum_exp_x_shift_term_nb(x, shift)
+                sum_exp_x_shift += term
+                sum_s += _sum_s_term_nb(t, w, eps, n)
+                if DX.shape[0] == 0:
+                    sum_s_shift_x += _sum_s_shift_x_term_nb(x, t, w, shift, eps, n)
+                else:
+                    DX[row, j] = T(term)
+            if DX.shape[0] == 0:
+                value = _cross_entropy_loss_nb(sum_exp_x_shift, sum_s, sum_s_shift_x)
+                OUT[row] = value
+                BAD[row] = shift - shift + value - value
+                continue
+            scale = SCALE[row]
+            bad = shift - shift + sum_s - sum_s
+            for j in range(n_):
+                exp_x_shift = np.float64(DX[row, j])
+                t = _target(TP, row, j, cls)
+                w = W[j]
+                dx = _cross_entropy_dx_nb(t, w, eps, n, exp_x_shift, sum_exp_x_shift, sum_s)
+                value = T(scale * dx)
+                DX[row, j] = value
+                bad += value - value
+            BAD[row] = bad
+
+
+def _flagged(bad):
+    """The rows a kernel flagged, as one-row slices for the NumPy path."""
+    return [slice(r, r + 1) for r in np.flatnonzero(~np.isfinite(bad))]
+
+
+def _numpy_blocks(todo, n, itemsize):
+    """Blocks of rows within each slice of todo."""
+    for rows in todo:
+        for block in _blocks(rows.stop - rows.start, n, itemsize):
+            yield slice(rows.start + block.start, rows.start + block.stop)
 
 
 # -- public functions ------------------------------------------------------------------
@@ -390,18 +725,23 @@ def softmax_forward(x, axis=-1):
 
     Verified claims: forward-shifted.
     """
-    # generated from derive/documents/softmax.toml, claims forward-shifted
+    # generated from derive/documents/softmax.toml
     x = _check_float("x", x)
     axis = _axis(axis, x.ndim)
     x2, moved = _rows("x", x, axis)
     lead, n = moved[:-1], x2.shape[1]
     y2 = np.empty_like(x2)
-    for block in _blocks(x2.shape[0], n, x2.itemsize):
+    todo = [slice(0, x2.shape[0])]
+    if _numba is not None:
+        bad = np.zeros(x2.shape[0])
+        _softmax_forward_kernel(x2, y2, bad)
+        todo = _flagged(bad)
+    for block in _numpy_blocks(todo, n, x2.itemsize):
         x = x2[block]
         shift = _row_shift("x", x, block.start, lead).astype(x.dtype)
         exp_x_shift = _sum_exp_x_shift_term(x, shift)
-        sum_exp_x_shift = _row_sum(exp_x_shift)
-        y2[block] = _softmax_y(exp_x_shift, sum_exp_x_shift)
+        sum_exp_x_shift = _row_sum(exp_x_shift).astype(x.dtype)
+        _stored("y", y2, block, _softmax_y(exp_x_shift, sum_exp_x_shift))
     return _unrows(y2, moved, axis)
 
 
@@ -411,7 +751,7 @@ def softmax_backward(dy, y, axis=-1):
 
     Verified claims: vjp-closed-form.
     """
-    # generated from derive/documents/softmax.toml, claims vjp-closed-form
+    # generated from derive/documents/softmax.toml
     dy = _check_float("dy", dy)
     y = _pair(dy, ("y", y))
     axis = _axis(axis, dy.ndim)
@@ -423,16 +763,13 @@ def softmax_backward(dy, y, axis=-1):
     if _numba is not None:
         bad = np.zeros(dy2.shape[0])
         _softmax_backward_kernel(dy2, y2, dx2, bad)
-        todo = [slice(r, r + 1) for r in np.flatnonzero(~np.isfinite(bad))]
-    for rows in todo:
-        # the NumPy path, and rows the kernel flagged: float64, rounded once
-        for block in _blocks(rows.stop - rows.start, n, 8):
-            block = slice(rows.start + block.start, rows.start + block.stop)
-            dy, y = dy2[block].astype(np.float64), y2[block].astype(np.float64)
-            sum_dy_y = _sum_dy_y_term(dy, y).sum(axis=1, keepdims=True)
-            if not np.isfinite(sum_dy_y).all():
-                _refuse_rows([("dy", dy, ""), ("y", y, "")], block.start, lead)
-            _stored("dx", dx2, block, _softmax_dx(dy, y, sum_dy_y))
+        todo = _flagged(bad)
+    # the NumPy path, and rows the kernel flagged: float64, rounded once
+    for block in _numpy_blocks(todo, n, 8):
+        dy, y = dy2[block].astype(np.float64), y2[block].astype(np.float64)
+        sum_dy_y = _sum_dy_y_term(dy, y).sum(axis=1, keepdims=True)
+        checks = [("dy", dy, ""), ("y", y, "")]
+        _stored("dx", dx2, block, _softmax_dx(dy, y, sum_dy_y), checks, lead)
     return _unrows(dx2, moved, axis)
 
 
@@ -443,16 +780,23 @@ def log_softmax_forward(x, axis=-1):
 
     Verified claims: forward-shifted.
     """
-    # generated from derive/documents/log_softmax.toml, claims forward-shifted
+    # generated from derive/documents/log_softmax.toml
     x = _check_float("x", x)
     axis = _axis(axis, x.ndim)
     x2, moved = _rows("x", x, axis)
     lead, n = moved[:-1], x2.shape[1]
     y2 = np.empty_like(x2)
-    for block in _blocks(x2.shape[0], n, x2.itemsize):
+    todo = [slice(0, x2.shape[0])]
+    if _numba is not None:
+        bad = np.zeros(x2.shape[0])
+        _log_softmax_forward_kernel(x2, y2, bad)
+        todo = _flagged(bad)
+    for block in _numpy_blocks(todo, n, x2.itemsize):
         x = x2[block]
         shift = _row_shift("x", x, block.start, lead).astype(x.dtype)
-        sum_exp_x_shift = _row_sum(_sum_exp_x_shift_term(x, shift))
+        terms = _sum_exp_x_shift_term(x, shift)
+        # the sum lies in [1, n]: rounded to x's dtype, its log is off by at most an ulp
+        sum_exp_x_shift = _row_sum(terms).astype(x.dtype)
         y2[block] = _log_softmax_y(x, shift, sum_exp_x_shift)
     return _unrows(y2, moved, axis)
 
@@ -463,7 +807,7 @@ def log_softmax_backward(dy, y, axis=-1):
 
     Verified claims: backward-closed-form.
     """
-    # generated from derive/documents/log_softmax.toml, claims backward-closed-form
+    # generated from derive/documents/log_softmax.toml
     dy = _check_float("dy", dy)
     y = _pair(dy, ("y", y))
     axis = _axis(axis, dy.ndim)
@@ -471,12 +815,16 @@ def log_softmax_backward(dy, y, axis=-1):
     y2, _ = _rows("y", y, axis)
     lead, n = moved[:-1], dy2.shape[1]
     dx2 = np.empty_like(dy2)
-    for block in _blocks(dy2.shape[0], n, dy2.itemsize):
+    todo = [slice(0, dy2.shape[0])]
+    if _numba is not None:
+        bad = np.zeros(dy2.shape[0])
+        _log_softmax_backward_kernel(dy2, y2, dx2, bad)
+        todo = _flagged(bad)
+    for block in _numpy_blocks(todo, n, dy2.itemsize):
         dy, y = dy2[block], y2[block]
-        sum_dy = _row_sum(_sum_dy_term(dy))
-        if not (np.isfinite(sum_dy).all() and (y.max(axis=1) < np.inf).all()):
-            _refuse_rows([("dy", dy, ""), ("y", y, "-inf")], block.start, lead)
-        _stored("dx", dx2, block, _log_softmax_dx(dy, y, sum_dy))
+        sum_dy = _row_sum(_sum_dy_term(dy)).astype(dy.dtype)
+        checks = [("dy", dy, ""), ("y", y, "-inf")]  # NaN or +inf in y makes dx not finite
+        _stored("dx", dx2, block, _log_softmax_dx(dy, y, sum_dy), checks, lead)
     return _unrows(dx2, moved, axis)
 
 
@@ -562,8 +910,8 @@ def _targets(index, probs, block, n, start):
 
 
 def _masked(x, s, start):
-    """x with -inf logits that the targets give no weight replaced by 0 (their terms s*x
-    are 0); a -inf logit with weight makes the loss infinite, which is an error."""
+    """x with -inf logits that the targets give no weight replaced by 0 (their terms
+    s*(x - shift) are 0); a -inf logit with weight makes the loss infinite, an error."""
     masked = x == -np.inf
     if not masked.any():
         return x
@@ -578,23 +926,32 @@ def _masked(x, s, start):
     return np.where(masked, 0.0, x)
 
 
-def _cross_entropy_rows(x2, index, probs, valid, w, eps, want):
-    """Per block of rows: (block, x (float64, masks 0 where unweighted), t, shift,
-    exp_x_shift, the reductions in want)."""
+def _cross_entropy_rows(x2, index, probs, w, eps, want, todo):
+    """The NumPy path, per block of the rows in todo: (block, t, exp_x_shift, the
+    reductions in want), in float64."""
     n = x2.shape[1]
-    for block in _blocks(x2.shape[0], n, 8):
+    for block in _numpy_blocks(todo, n, 8):
         x = x2[block].astype(np.float64)
         shift = _row_shift("logits", x, block.start, ())
         t = _targets(index, probs, block, n, block.start)
         exp_x_shift = _sum_exp_x_shift_term(x, shift)
         sums = {"sum_exp_x_shift": exp_x_shift.sum(axis=1, keepdims=True)}
-        if "sum_s" in want:
-            sums["sum_s"] = _sum_s_term(t, w, eps, n).sum(axis=1, keepdims=True)
-        if "sum_s_x" in want:
-            s = _sum_s_term(t, w, eps, n)
+        s = _sum_s_term(t, w, eps, n)
+        sums["sum_s"] = s.sum(axis=1, keepdims=True)
+        if "sum_s_shift_x" in want:
             x = _masked(x, s, block.start)
-            sums["sum_s_x"] = _sum_s_x_term(x, t, w, eps, n).sum(axis=1, keepdims=True)
-        yield block, x, t, shift, exp_x_shift, sums
+            terms = _sum_s_shift_x_term(x, t, w, shift, eps, n)
+            sums["sum_s_shift_x"] = terms.sum(axis=1, keepdims=True)
+        yield block, t, exp_x_shift, sums
+
+
+def _kernel_targets(index, probs, valid, rows, x2):
+    """What _cross_entropy_kernel reads for the targets: classes (-1 for an ignored row, -2
+    for probabilities) and the probabilities (a stand-in for class indices)."""
+    if probs is not None:
+        _targets(None, probs, slice(0, rows), x2.shape[1], 0)  # finite, rows summing to 1
+        return np.full(rows, -2, dtype=np.int64), probs
+    return np.where(valid, index, -1), np.zeros((1, 1), dtype=x2.dtype)
 
 
 def _denominator(reduction, index, valid, w, rows):
@@ -627,11 +984,20 @@ def cross_entropy_forward(
     # generated from derive/documents/cross_entropy_weighted.toml, claims loss-shifted
     args = _cross_entropy_inputs(logits, target, reduction, label_smoothing, ignore_index, weight)
     x2, single, index, probs, valid, w, eps = args
-    loss = np.zeros(x2.shape[0])
-    parts = _cross_entropy_rows(x2, index, probs, valid, w, eps, ("sum_s", "sum_s_x"))
-    for block, _, _, shift, _, sums in parts:
-        sum_exp_x_shift, sum_s, sum_s_x = sums["sum_exp_x_shift"], sums["sum_s"], sums["sum_s_x"]
-        loss[block] = _cross_entropy_loss(shift, sum_exp_x_shift, sum_s, sum_s_x)[:, 0]
+    rows, n = x2.shape
+    loss = np.zeros(rows)
+    todo = [slice(0, rows)]
+    if _numba is not None:
+        cls, tp = _kernel_targets(index, probs, valid, rows, x2)
+        bad = np.zeros(rows)
+        none = np.zeros((0, 0), dtype=x2.dtype)
+        _cross_entropy_kernel(x2, cls, tp, w[0], eps, np.zeros(0), loss, none, bad)
+        todo = _flagged(bad)
+    want = ("sum_s_shift_x",)
+    for block, _, _, sums in _cross_entropy_rows(x2, index, probs, w, eps, want, todo):
+        sum_exp_x_shift = sums["sum_exp_x_shift"]
+        sum_s, sum_s_shift_x = sums["sum_s"], sums["sum_s_shift_x"]
+        loss[block] = _cross_entropy_loss(sum_exp_x_shift, sum_s, sum_s_shift_x)[:, 0]
     loss[~valid] = 0.0
     dtype = x2.dtype
     if reduction == "none":
@@ -668,11 +1034,15 @@ def cross_entropy_backward(
     if not np.isfinite(g).all():
         raise ValueError(f"dloss: expected finite values, got {g[~np.isfinite(g)][0]}")
     scale = np.broadcast_to(g / _denominator(reduction, index, valid, w, rows), (rows,))
-    scale = np.where(valid, scale, 0.0)
+    scale = np.where(valid, scale, 0.0)  # float64, one per row
     dx2 = np.empty_like(x2)
-    for block, _, t, _, exp_x_shift, sums in _cross_entropy_rows(
-        x2, index, probs, valid, w, eps, ("sum_s",)
-    ):
+    todo = [slice(0, rows)]
+    if _numba is not None:
+        cls, tp = _kernel_targets(index, probs, valid, rows, x2)
+        bad = np.zeros(rows)
+        _cross_entropy_kernel(x2, cls, tp, w[0], eps, scale, np.zeros(0), dx2, bad)
+        todo = _flagged(bad)
+    for block, t, exp_x_shift, sums in _cross_entropy_rows(x2, index, probs, w, eps, (), todo):
         sum_exp_x_shift, sum_s = sums["sum_exp_x_shift"], sums["sum_s"]
         dx = _cross_entropy_dx(t, w, eps, n, exp_x_shift, sum_exp_x_shift, sum_s)
         _stored("dlogits", dx2, block, scale[block, None] * dx)
