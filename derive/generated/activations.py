@@ -326,7 +326,9 @@ if _numba is not None:
     # tanh from exp where |u| >= 1/4 (1 - 2/(e^{2|u|} + 1), within a few ulps), and from
     # its Taylor series, printed by SymPy, below (truncation below 2**-57 in float64 and
     # 2**-30 in float32).
-    @_numba.njit(cache=True, error_model="numpy", fastmath={"contract"})
+    # Inlined by numba (unlike exp): too long for LLVM's inliner, a call would keep the
+    # caller's loop from vectorising.
+    @_numba.njit(cache=True, error_model="numpy", fastmath={"contract"}, inline="always")
     def _tanh64_nb(u):
         a = min(abs(u), 20.0)  # tanh(20) rounds to 1
         big = 1.0 - 2.0 / (_exp64_nb(2.0 * a) + 1.0)
@@ -346,7 +348,7 @@ if _numba is not None:
         y = u * p if a < 0.25 else (big if u >= 0 else -big)
         return y if u == u else u
 
-    @_numba.njit(cache=True, error_model="numpy", fastmath={"contract"})
+    @_numba.njit(cache=True, error_model="numpy", fastmath={"contract"}, inline="always")
     def _tanh32_nb(u):
         a = min(abs(u), _F(10))  # tanh(10) rounds to 1 in float32
         big = _F(1) - _F(2) / (_exp32_nb(_F(2) * a) + _F(1))
@@ -365,7 +367,7 @@ if _numba is not None:
         """tanh in numba-compiled code: _tanh32_nb for float32, else _tanh64_nb."""
         raise NotImplementedError("compiled by numba only")
 
-    @_overload(_tanh_vector)
+    @_overload(_tanh_vector, inline="always")
     def _tanh_vector_typed(u):
         if u == _numba.types.float32:
             return lambda u: _tanh32_nb(u)
@@ -381,26 +383,56 @@ if _numba is not None:
             return lambda x: _exp32_nb(x)
         return lambda x: _exp64_nb(np.float64(x))
 
-    @_numba.njit(cache=True, error_model="numpy")
-    def _sigmoid_nb(x):
-        e = _exp_vector(-abs(x))
-        r = 1 / (1 + e)
-        return r if x >= 0 else e * r
+    def _sigmoid_vector(x):
+        """1/(1 + exp(-x)) in numba-compiled code, from exp(-|x|), in x's float type."""
+        raise NotImplementedError("compiled by numba only")
+
+    @_overload(_sigmoid_vector, inline="always")
+    def _sigmoid_vector_typed(x):
+        one = _F(1) if x == _numba.types.float32 else 1.0
+
+        def sigmoid(x):
+            e = _exp_vector(-abs(x))
+            r = one / (one + e)
+            return r if x >= 0 else e * r
+
+        return sigmoid
+
+    def _typed(f, narrow):
+        """f for numba, reading _exp, _tanh and _sigmoid as the vector forms above (the
+        NumPy path keeps NumPy's). narrow: every number the formula writes (a literal, a
+        module constant such as _C) as float32, so that float32 arguments are computed in
+        float32 lanes; numba would widen them to float64 at the first literal."""
+        scope = {**f.__globals__, "_exp": _exp_vector, "_tanh": _tanh_vector}
+        scope["_sigmoid"] = _sigmoid_vector
+        code = f.__code__
+        if narrow:
+            for name in code.co_names:
+                if type(scope.get(name)) is float:
+                    scope[name] = _F(scope[name])
+            consts = tuple(_F(c) if type(c) in (int, float) else c for c in code.co_consts)
+            code = code.replace(co_consts=consts)
+        return types.FunctionType(code, scope, f.__name__, f.__defaults__)
 
     def _jit(f):
-        """f compiled by numba, reading _exp and _tanh as the vector forms above (the NumPy
-        path keeps NumPy's)."""
-        scope = {
-            **f.__globals__,
-            "_exp": _exp_vector,
-            "_tanh": _tanh_vector,
-            "_sigmoid": _sigmoid_nb,
-        }
-        return _numba.njit(cache=True, error_model="numpy")(
-            types.FunctionType(f.__code__, scope, f.__name__, f.__defaults__)
-        )
+        """(float64 form, float32 form) of a helper, for its overload (see _pick)."""
+        return _typed(f, False), _typed(f, True)
 
-    _sigmoid_grad_nb = _jit(_sigmoid_grad)
+    def _pick(forms, *args):
+        """The float32 form where every float argument is float32, else the float64 one."""
+        floats = [a for a in args if isinstance(a, _numba.types.Float)]
+        narrow = bool(floats) and all(a == _numba.types.float32 for a in floats)
+        return forms[narrow]
+
+    _sigmoid_grad_forms = _jit(_sigmoid_grad)
+
+    def _sigmoid_grad_nb(s):
+        """_sigmoid_grad in numba-compiled code, inlined; float32 arithmetic for float32."""
+        raise NotImplementedError("compiled by numba only")
+
+    @_overload(_sigmoid_grad_nb, inline="always")
+    def _sigmoid_grad_typed(s):
+        return _pick(_sigmoid_grad_forms, s)
 
     @_numba.njit(parallel=True, cache=True, error_model="numpy", fastmath=_FASTMATH)
     def _sigmoid_backward_kernel(DY, A, OUT):
@@ -415,7 +447,15 @@ if _numba is not None:
             bad += value - value
         return bad
 
-    _tanh_grad_nb = _jit(_tanh_grad)
+    _tanh_grad_forms = _jit(_tanh_grad)
+
+    def _tanh_grad_nb(th):
+        """_tanh_grad in numba-compiled code, inlined; float32 arithmetic for float32."""
+        raise NotImplementedError("compiled by numba only")
+
+    @_overload(_tanh_grad_nb, inline="always")
+    def _tanh_grad_typed(th):
+        return _pick(_tanh_grad_forms, th)
 
     @_numba.njit(parallel=True, cache=True, error_model="numpy", fastmath=_FASTMATH)
     def _tanh_backward_kernel(DY, A, OUT):
@@ -430,7 +470,15 @@ if _numba is not None:
             bad += value - value
         return bad
 
-    _silu_y_nb = _jit(_silu_y)
+    _silu_y_forms = _jit(_silu_y)
+
+    def _silu_y_nb(x):
+        """_silu_y in numba-compiled code, inlined; float32 arithmetic for float32."""
+        raise NotImplementedError("compiled by numba only")
+
+    @_overload(_silu_y_nb, inline="always")
+    def _silu_y_typed(x):
+        return _pick(_silu_y_forms, x)
 
     @_numba.njit(parallel=True, cache=True, error_model="numpy", fastmath=_FASTMATH)
     def _silu_forward_kernel(A, OUT):
@@ -445,7 +493,15 @@ if _numba is not None:
             bad += value - value
         return bad
 
-    _silu_grad_nb = _jit(_silu_grad)
+    _silu_grad_forms = _jit(_silu_grad)
+
+    def _silu_grad_nb(x):
+        """_silu_grad in numba-compiled code, inlined; float32 arithmetic for float32."""
+        raise NotImplementedError("compiled by numba only")
+
+    @_overload(_silu_grad_nb, inline="always")
+    def _silu_grad_typed(x):
+        return _pick(_silu_grad_forms, x)
 
     @_numba.njit(parallel=True, cache=True, error_model="numpy", fastmath=_FASTMATH)
     def _silu_backward_kernel(DY, A, OUT):
@@ -460,7 +516,15 @@ if _numba is not None:
             bad += value - value
         return bad
 
-    _gelu_y_nb = _jit(_gelu_y)
+    _gelu_y_forms = _jit(_gelu_y)
+
+    def _gelu_y_nb(x):
+        """_gelu_y in numba-compiled code, inlined; float32 arithmetic for float32."""
+        raise NotImplementedError("compiled by numba only")
+
+    @_overload(_gelu_y_nb, inline="always")
+    def _gelu_y_typed(x):
+        return _pick(_gelu_y_forms, x)
 
     @_numba.njit(parallel=True, cache=True, error_model="numpy", fastmath=_FASTMATH)
     def _gelu_forward_kernel(A, OUT):
@@ -475,7 +539,15 @@ if _numba is not None:
             bad += value - value
         return bad
 
-    _gelu_grad_nb = _jit(_gelu_grad)
+    _gelu_grad_forms = _jit(_gelu_grad)
+
+    def _gelu_grad_nb(x):
+        """_gelu_grad in numba-compiled code, inlined; float32 arithmetic for float32."""
+        raise NotImplementedError("compiled by numba only")
+
+    @_overload(_gelu_grad_nb, inline="always")
+    def _gelu_grad_typed(x):
+        return _pick(_gelu_grad_forms, x)
 
     @_numba.njit(parallel=True, cache=True, error_model="numpy", fastmath=_FASTMATH)
     def _gelu_backward_kernel(DY, A, OUT):

@@ -435,7 +435,9 @@ if _numba is not None:
     # tanh from exp where |u| >= 1/4 (1 - 2/(e^{2|u|} + 1), within a few ulps), and from
     # its Taylor series, printed by SymPy, below (truncation below 2**-57 in float64 and
     # 2**-30 in float32).
-    @_numba.njit(cache=True, error_model="numpy", fastmath={"contract"})
+    # Inlined by numba (unlike exp): too long for LLVM's inliner, a call would keep the
+    # caller's loop from vectorising.
+    @_numba.njit(cache=True, error_model="numpy", fastmath={"contract"}, inline="always")
     def _tanh64_nb(u):
         a = min(abs(u), 20.0)  # tanh(20) rounds to 1
         big = 1.0 - 2.0 / (_exp64_nb(2.0 * a) + 1.0)
@@ -455,7 +457,7 @@ if _numba is not None:
         y = u * p if a < 0.25 else (big if u >= 0 else -big)
         return y if u == u else u
 
-    @_numba.njit(cache=True, error_model="numpy", fastmath={"contract"})
+    @_numba.njit(cache=True, error_model="numpy", fastmath={"contract"}, inline="always")
     def _tanh32_nb(u):
         a = min(abs(u), _F(10))  # tanh(10) rounds to 1 in float32
         big = _F(1) - _F(2) / (_exp32_nb(_F(2) * a) + _F(1))
@@ -474,7 +476,7 @@ if _numba is not None:
         """tanh in numba-compiled code: _tanh32_nb for float32, else _tanh64_nb."""
         raise NotImplementedError("compiled by numba only")
 
-    @_overload(_tanh_vector)
+    @_overload(_tanh_vector, inline="always")
     def _tanh_vector_typed(u):
         if u == _numba.types.float32:
             return lambda u: _tanh32_nb(u)
@@ -490,50 +492,189 @@ if _numba is not None:
             return lambda x: _exp32_nb(x)
         return lambda x: _exp64_nb(np.float64(x))
 
-    @_numba.njit(cache=True, error_model="numpy")
-    def _sigmoid_nb(x):
-        e = _exp_vector(-abs(x))
-        r = 1 / (1 + e)
-        return r if x >= 0 else e * r
+    def _sigmoid_vector(x):
+        """1/(1 + exp(-x)) in numba-compiled code, from exp(-|x|), in x's float type."""
+        raise NotImplementedError("compiled by numba only")
+
+    @_overload(_sigmoid_vector, inline="always")
+    def _sigmoid_vector_typed(x):
+        one = _F(1) if x == _numba.types.float32 else 1.0
+
+        def sigmoid(x):
+            e = _exp_vector(-abs(x))
+            r = one / (one + e)
+            return r if x >= 0 else e * r
+
+        return sigmoid
+
+    def _typed(f, narrow):
+        """f for numba, reading _exp, _tanh and _sigmoid as the vector forms above (the
+        NumPy path keeps NumPy's). narrow: every number the formula writes (a literal, a
+        module constant such as _C) as float32, so that float32 arguments are computed in
+        float32 lanes; numba would widen them to float64 at the first literal."""
+        scope = {**f.__globals__, "_exp": _exp_vector, "_tanh": _tanh_vector}
+        scope["_sigmoid"] = _sigmoid_vector
+        code = f.__code__
+        if narrow:
+            for name in code.co_names:
+                if type(scope.get(name)) is float:
+                    scope[name] = _F(scope[name])
+            consts = tuple(_F(c) if type(c) in (int, float) else c for c in code.co_consts)
+            code = code.replace(co_consts=consts)
+        return types.FunctionType(code, scope, f.__name__, f.__defaults__)
 
     def _jit(f):
-        """f compiled by numba, reading _exp and _tanh as the vector forms above (the NumPy
-        path keeps NumPy's)."""
-        scope = {
-            **f.__globals__,
-            "_exp": _exp_vector,
-            "_tanh": _tanh_vector,
-            "_sigmoid": _sigmoid_nb,
-        }
-        return _numba.njit(cache=True, error_model="numpy")(
-            types.FunctionType(f.__code__, scope, f.__name__, f.__defaults__)
-        )
+        """(float64 form, float32 form) of a helper, for its overload (see _pick)."""
+        return _typed(f, False), _typed(f, True)
 
-    _cross_entropy_loss_nb = _jit(_cross_entropy_loss)
-    _cross_entropy_dx_nb = _jit(_cross_entropy_dx)
-    _log_softmax_y_nb = _jit(_log_softmax_y)
-    _log_softmax_dx_nb = _jit(_log_softmax_dx)
-    _softmax_y_nb = _jit(_softmax_y)
-    _softmax_dx_nb = _jit(_softmax_dx)
-    _sum_exp_x_shift_term_nb = _jit(_sum_exp_x_shift_term)
-    _sum_s_term_nb = _jit(_sum_s_term)
-    _sum_s_shift_x_term_nb = _jit(_sum_s_shift_x_term)
-    _sum_dy_term_nb = _jit(_sum_dy_term)
-    _sum_dy_y_term_nb = _jit(_sum_dy_y_term)
+    def _pick(forms, *args):
+        """The float32 form where every float argument is float32, else the float64 one."""
+        floats = [a for a in args if isinstance(a, _numba.types.Float)]
+        narrow = bool(floats) and all(a == _numba.types.float32 for a in floats)
+        return forms[narrow]
 
-    @_numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH)
+    _cross_entropy_loss_forms = _jit(_cross_entropy_loss)
+
+    def _cross_entropy_loss_nb(sum_exp_x_shift, sum_s, sum_s_shift_x):
+        """_cross_entropy_loss in numba-compiled code, inlined; float32 arithmetic for float32."""
+        raise NotImplementedError("compiled by numba only")
+
+    @_overload(_cross_entropy_loss_nb, inline="always")
+    def _cross_entropy_loss_typed(sum_exp_x_shift, sum_s, sum_s_shift_x):
+        return _pick(_cross_entropy_loss_forms, sum_exp_x_shift, sum_s, sum_s_shift_x)
+
+    _cross_entropy_dx_forms = _jit(_cross_entropy_dx)
+
+    def _cross_entropy_dx_nb(t, w, eps, n, exp_x_shift, sum_exp_x_shift, sum_s):
+        """_cross_entropy_dx in numba-compiled code, inlined; float32 arithmetic for float32."""
+        raise NotImplementedError("compiled by numba only")
+
+    @_overload(_cross_entropy_dx_nb, inline="always")
+    def _cross_entropy_dx_typed(t, w, eps, n, exp_x_shift, sum_exp_x_shift, sum_s):
+        return _pick(_cross_entropy_dx_forms, t, w, eps, n, exp_x_shift, sum_exp_x_shift, sum_s)
+
+    _log_softmax_y_forms = _jit(_log_softmax_y)
+
+    def _log_softmax_y_nb(x, shift, sum_exp_x_shift):
+        """_log_softmax_y in numba-compiled code, inlined; float32 arithmetic for float32."""
+        raise NotImplementedError("compiled by numba only")
+
+    @_overload(_log_softmax_y_nb, inline="always")
+    def _log_softmax_y_typed(x, shift, sum_exp_x_shift):
+        return _pick(_log_softmax_y_forms, x, shift, sum_exp_x_shift)
+
+    _log_softmax_dx_forms = _jit(_log_softmax_dx)
+
+    def _log_softmax_dx_nb(dy, y, sum_dy):
+        """_log_softmax_dx in numba-compiled code, inlined; float32 arithmetic for float32."""
+        raise NotImplementedError("compiled by numba only")
+
+    @_overload(_log_softmax_dx_nb, inline="always")
+    def _log_softmax_dx_typed(dy, y, sum_dy):
+        return _pick(_log_softmax_dx_forms, dy, y, sum_dy)
+
+    _softmax_y_forms = _jit(_softmax_y)
+
+    def _softmax_y_nb(exp_x_shift, sum_exp_x_shift):
+        """_softmax_y in numba-compiled code, inlined; float32 arithmetic for float32."""
+        raise NotImplementedError("compiled by numba only")
+
+    @_overload(_softmax_y_nb, inline="always")
+    def _softmax_y_typed(exp_x_shift, sum_exp_x_shift):
+        return _pick(_softmax_y_forms, exp_x_shift, sum_exp_x_shift)
+
+    _softmax_dx_forms = _jit(_softmax_dx)
+
+    def _softmax_dx_nb(dy, y, sum_dy_y):
+        """_softmax_dx in numba-compiled code, inlined; float32 arithmetic for float32."""
+        raise NotImplementedError("compiled by numba only")
+
+    @_overload(_softmax_dx_nb, inline="always")
+    def _softmax_dx_typed(dy, y, sum_dy_y):
+        return _pick(_softmax_dx_forms, dy, y, sum_dy_y)
+
+    _sum_exp_x_shift_term_forms = _jit(_sum_exp_x_shift_term)
+
+    def _sum_exp_x_shift_term_nb(x, shift):
+        """_sum_exp_x_shift_term in numba-compiled code, inlined; float32 arithmetic for float32."""
+        raise NotImplementedError("compiled by numba only")
+
+    @_overload(_sum_exp_x_shift_term_nb, inline="always")
+    def _sum_exp_x_shift_term_typed(x, shift):
+        return _pick(_sum_exp_x_shift_term_forms, x, shift)
+
+    _sum_s_term_forms = _jit(_sum_s_term)
+
+    def _sum_s_term_nb(t, w, eps, n):
+        """_sum_s_term in numba-compiled code, inlined; float32 arithmetic for float32."""
+        raise NotImplementedError("compiled by numba only")
+
+    @_overload(_sum_s_term_nb, inline="always")
+    def _sum_s_term_typed(t, w, eps, n):
+        return _pick(_sum_s_term_forms, t, w, eps, n)
+
+    _sum_s_shift_x_term_forms = _jit(_sum_s_shift_x_term)
+
+    def _sum_s_shift_x_term_nb(x, t, w, shift, eps, n):
+        """_sum_s_shift_x_term in numba-compiled code, inlined; float32 arithmetic for float32."""
+        raise NotImplementedError("compiled by numba only")
+
+    @_overload(_sum_s_shift_x_term_nb, inline="always")
+    def _sum_s_shift_x_term_typed(x, t, w, shift, eps, n):
+        return _pick(_sum_s_shift_x_term_forms, x, t, w, shift, eps, n)
+
+    _sum_dy_term_forms = _jit(_sum_dy_term)
+
+    def _sum_dy_term_nb(dy):
+        """_sum_dy_term in numba-compiled code, inlined; float32 arithmetic for float32."""
+        raise NotImplementedError("compiled by numba only")
+
+    @_overload(_sum_dy_term_nb, inline="always")
+    def _sum_dy_term_typed(dy):
+        return _pick(_sum_dy_term_forms, dy)
+
+    _sum_dy_y_term_forms = _jit(_sum_dy_y_term)
+
+    def _sum_dy_y_term_nb(dy, y):
+        """_sum_dy_y_term in numba-compiled code, inlined; float32 arithmetic for float32."""
+        raise NotImplementedError("compiled by numba only")
+
+    @_overload(_sum_dy_y_term_nb, inline="always")
+    def _sum_dy_y_term_typed(dy, y):
+        return _pick(_sum_dy_y_term_forms, dy, y)
+
+    # The row maximum over integer keys: a float's bits with the magnitude bits flipped
+    # where the sign is set order as the floats do, and an integer maximum vectorises
+    # where a float one (NaN-aware) does not. NaNs are counted apart.
+    def _shift_typed(bits, width, one, from_bits):
+        sign, magnitude = bits(width - 1), bits(2 ** (width - 1) - 1)
+        least = bits(-(2 ** (width - 1)))
+
+        def shift(X):
+            keys = X.view(bits)
+            m = least
+            nan = 0
+            for j in range(X.shape[0]):
+                k = keys[j]
+                m = max(m, k ^ ((k >> sign) & magnitude))
+                nan += X[j] != X[j]
+            v = from_bits(m ^ ((m >> sign) & magnitude))
+            if nan or v == np.inf or v == -np.inf or v != v:
+                return one * np.nan
+            return v
+
+        return shift
+
     def _shift_nb(X):
         """The maximum of a row, or nan where the row holds a NaN or +inf or is all -inf
         (the caller names the row through the NumPy path's checks)."""
-        m = X.dtype.type(-np.inf)
-        nan = 0
-        for j in range(X.shape[0]):
-            v = X[j]
-            m = max(m, v)
-            nan += v != v
-        if nan or m == np.inf or m == -np.inf:
-            return X.dtype.type(np.nan)
-        return m
+        raise NotImplementedError("compiled by numba only")
+
+    @_overload(_shift_nb, inline="always")
+    def _shift_nb_typed(X):
+        if X.dtype == _numba.types.float32:
+            return _shift_typed(np.int32, 32, _F(1), _f32_from_bits)
+        return _shift_typed(np.int64, 64, 1.0, _f64_from_bits)
 
     @_numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH, inline="always")
     def _exp_block(X, shift, Y):
@@ -592,7 +733,7 @@ if _numba is not None:
                 x = X[row, j]
                 value = T(_log_softmax_y_nb(x, shift, sum_exp_x_shift))
                 Y[row, j] = value
-                bad += 0.0 if value == value else np.nan  # -inf is a mask's
+                bad += T(0) if value == value else T(np.nan)  # -inf is a mask's
             BAD[row] = bad
 
     @_numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH, inline="always")
@@ -626,7 +767,7 @@ if _numba is not None:
                 j1 = j0 + _BLOCK_ELEMENTS
                 total += np.float64(_dy_y_block(DY[row, j0:j1], Y[row, j0:j1]))
             sum_dy_y = T(total)
-            bad = total - total
+            bad = T(total - total)
             for j in range(n):
                 dy = DY[row, j]
                 y = Y[row, j]
@@ -645,7 +786,7 @@ if _numba is not None:
             for j0 in range(0, n, _BLOCK_ELEMENTS):
                 total += np.float64(_dy_block(DY[row, j0 : j0 + _BLOCK_ELEMENTS]))
             sum_dy = T(total)
-            bad = total - total
+            bad = T(total - total)
             for j in range(n):
                 dy = DY[row, j]
                 y = Y[row, j]
@@ -654,54 +795,90 @@ if _numba is not None:
                 bad += value - value
             BAD[row] = bad
 
-    @_numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH, inline="always")
-    def _target(TP, row, j, cls):
-        """t of one element: the one-hot row of class cls, or the probabilities TP."""
-        if cls >= -1:
-            return 1.0 if j == cls else 0.0
-        return np.float64(TP[row, j])
-
     @_numba.njit(parallel=True, cache=True, error_model="numpy", fastmath=_FASTMATH)
     def _cross_entropy_kernel(X, CLS, TP, W, eps, SCALE, OUT, DX, BAD):
         """Per row: its maximum, then one pass for the reductions (float64), then the loss
-        into OUT (SCALE is None) or dlogits * SCALE[row] into DX, whose first pass holds the
+        into OUT (DX is empty) or dlogits * SCALE[row] into DX, whose first pass holds the
         exponentials. CLS[row] is the class (-1: the row is ignored, its t is 0) or -2
-        for probability targets in TP."""
+        for probability targets in TP. Each loop is written once per kind of target and
+        pass, so that none branches per element."""
         rows, n_ = X.shape
         n = np.float64(n_)
         T = X.dtype.type
+        forward = DX.shape[0] == 0
         for row in _numba.prange(rows):
             shift = _shift_nb(X[row])
             cls = CLS[row]
             sum_exp_x_shift = 0.0
             sum_s = 0.0
             sum_s_shift_x = 0.0
-            for j in range(n_):
-                x = X[row, j]
-                t = _target(TP, row, j, cls)
-                w = W[j]
-                term = _sum_exp_x_shift_term_nb(x, shift)
-                sum_exp_x_shift += term
-                sum_s += _sum_s_term_nb(t, w, eps, n)
-                if DX.shape[0] == 0:
-                    sum_s_shift_x += _sum_s_shift_x_term_nb(x, t, w, shift, eps, n)
+            if cls >= -1:
+                if forward:
+                    for j in range(n_):
+                        x = X[row, j]
+                        t = 1.0 if j == cls else 0.0
+                        w = W[j]
+                        term = _sum_exp_x_shift_term_nb(x, shift)
+                        sum_exp_x_shift += term
+                        sum_s += _sum_s_term_nb(t, w, eps, n)
+                        sum_s_shift_x += _sum_s_shift_x_term_nb(x, t, w, shift, eps, n)
+
                 else:
-                    DX[row, j] = T(term)
-            if DX.shape[0] == 0:
+                    for j in range(n_):
+                        x = X[row, j]
+                        t = 1.0 if j == cls else 0.0
+                        w = W[j]
+                        term = _sum_exp_x_shift_term_nb(x, shift)
+                        sum_exp_x_shift += term
+                        sum_s += _sum_s_term_nb(t, w, eps, n)
+                        DX[row, j] = T(term)
+
+            else:
+                if forward:
+                    for j in range(n_):
+                        x = X[row, j]
+                        t = np.float64(TP[row, j])
+                        w = W[j]
+                        term = _sum_exp_x_shift_term_nb(x, shift)
+                        sum_exp_x_shift += term
+                        sum_s += _sum_s_term_nb(t, w, eps, n)
+                        sum_s_shift_x += _sum_s_shift_x_term_nb(x, t, w, shift, eps, n)
+
+                else:
+                    for j in range(n_):
+                        x = X[row, j]
+                        t = np.float64(TP[row, j])
+                        w = W[j]
+                        term = _sum_exp_x_shift_term_nb(x, shift)
+                        sum_exp_x_shift += term
+                        sum_s += _sum_s_term_nb(t, w, eps, n)
+                        DX[row, j] = T(term)
+
+            if forward:
                 value = _cross_entropy_loss_nb(sum_exp_x_shift, sum_s, sum_s_shift_x)
                 OUT[row] = value
                 BAD[row] = shift - shift + value - value
                 continue
             scale = SCALE[row]
             bad = shift - shift + sum_s - sum_s
-            for j in range(n_):
-                exp_x_shift = np.float64(DX[row, j])
-                t = _target(TP, row, j, cls)
-                w = W[j]
-                dx = _cross_entropy_dx_nb(t, w, eps, n, exp_x_shift, sum_exp_x_shift, sum_s)
-                value = T(scale * dx)
-                DX[row, j] = value
-                bad += value - value
+            if cls >= -1:
+                for j in range(n_):
+                    exp_x_shift = np.float64(DX[row, j])
+                    t = 1.0 if j == cls else 0.0
+                    w = W[j]
+                    dx = _cross_entropy_dx_nb(t, w, eps, n, exp_x_shift, sum_exp_x_shift, sum_s)
+                    value = T(scale * dx)
+                    DX[row, j] = value
+                    bad += value - value
+            else:
+                for j in range(n_):
+                    exp_x_shift = np.float64(DX[row, j])
+                    t = np.float64(TP[row, j])
+                    w = W[j]
+                    dx = _cross_entropy_dx_nb(t, w, eps, n, exp_x_shift, sum_exp_x_shift, sum_s)
+                    value = T(scale * dx)
+                    DX[row, j] = value
+                    bad += value - value
             BAD[row] = bad
 
 
