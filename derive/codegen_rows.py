@@ -45,24 +45,37 @@ PRIMITIVES = {
     "tanh": (sp.exp(_a) - sp.exp(-_a)) / (sp.exp(_a) + sp.exp(-_a)),
 }
 
-# The helpers each template calls (a document set that leaves one out cannot be rendered).
+# The helpers each template calls, with the arguments it passes them: its contract. A
+# document set that leaves one out, or whose code names give one other arguments (a model
+# name mapped to a name the template uses for something else), cannot be rendered.
 REQUIRED = {
-    "rows": (
-        "_softmax_y",
-        "_softmax_dx",
-        "_log_softmax_y",
-        "_log_softmax_dx",
-        "_cross_entropy_loss",
-        "_cross_entropy_dx",
-    ),
-    "elementwise": (
-        "_sigmoid_grad",
-        "_tanh_grad",
-        "_silu_y",
-        "_silu_grad",
-        "_gelu_y",
-        "_gelu_grad",
-    ),
+    "rows": {
+        "_softmax_y": ("exp_x_shift", "sum_exp_x_shift"),
+        "_softmax_dx": ("dy", "y", "sum_dy_y"),
+        "_log_softmax_y": ("x", "shift", "sum_exp_x_shift"),
+        "_log_softmax_dx": ("dy", "y", "sum_dy"),
+        "_cross_entropy_loss": ("sum_exp_x_shift", "sum_s", "sum_s_shift_x"),
+        "_cross_entropy_dx": ("t", "w", "eps", "n", "exp_x_shift", "sum_exp_x_shift", "sum_s"),
+    },
+    "elementwise": {
+        "_sigmoid_grad": ("s",),
+        "_tanh_grad": ("th",),
+        "_silu_y": ("x",),
+        "_silu_grad": ("x",),
+        "_gelu_y": ("x",),
+        "_gelu_grad": ("x",),
+    },
+}
+# The row reductions the kernels compute, with the arguments of their term helpers.
+REDUCTIONS = {
+    "rows": {
+        "sum_exp_x_shift": ("x", "shift"),
+        "sum_s": ("t", "w", "eps", "n"),
+        "sum_s_shift_x": ("x", "t", "w", "shift", "eps", "n"),
+        "sum_dy": ("dy",),
+        "sum_dy_y": ("dy", "y"),
+    },
+    "elementwise": {},
 }
 # What each public function takes, by model name, where a node is given rather than
 # computed (sigmoid_backward gets y = σ(x), not x).
@@ -352,6 +365,31 @@ def tanh_series() -> list[str]:
     return [f"{c.p} / {c.q}" if c.q != 1 else f"{c.p}.0" for c in coeffs]
 
 
+def _check_contract(module, layout, helpers, terms) -> None:
+    """Refuse helpers whose arguments are not the ones the template passes them."""
+    for name, h in helpers.items():
+        want = REQUIRED[layout].get(name)
+        if want is None:
+            raise CodegenError(f"module {module}: layout {layout!r} has no use for {name}")
+        if tuple(h["args"]) != want:
+            raise CodegenError(
+                f"{h['document']}: formula {name} takes ({', '.join(h['args'])}); the"
+                f" {layout!r} template passes ({', '.join(want)}): check emit.names"
+            )
+    for name, t in terms.items():
+        want = REDUCTIONS[layout].get(name)
+        if want is None:
+            raise CodegenError(f"{t['document']}: the {layout!r} template computes no {name}")
+        if tuple(t["args"]) != want:
+            raise CodegenError(
+                f"{t['document']}: reduction {name} takes ({', '.join(t['args'])}); the"
+                f" {layout!r} template passes ({', '.join(want)}): check emit.names"
+            )
+    missing = [name for name in REDUCTIONS[layout] if name not in terms]
+    if missing:
+        raise CodegenError(f"module {module}: layout {layout!r} needs {', '.join(missing)}")
+
+
 def render_module(documents: list[Document]) -> str:
     """One rows or elementwise module's text from the documents that emit into it."""
     layouts = {d.emit.layout for d in documents}
@@ -373,7 +411,10 @@ def render_module(documents: list[Document]) -> str:
             helpers[spec.name] = helper_context(f)
             for name, term in f.reductions:
                 t = term_helper(name, term, doc)
-                if name in terms and terms[name]["value"] != t["value"]:
+                same = {k: v for k, v in t.items() if k != "document"}
+                if name in terms and same != {
+                    k: v for k, v in terms[name].items() if k != "document"
+                }:
                     raise CodegenError(f"{doc.path}: reduction {name} differs between documents")
                 terms[name] = t
         for name, value in doc.emit.constants:
@@ -384,6 +425,7 @@ def render_module(documents: list[Document]) -> str:
     missing = [name for name in REQUIRED[layout] if name not in helpers]
     if missing:
         raise CodegenError(f"module {module}: layout {layout!r} needs {', '.join(missing)}")
+    _check_contract(module, layout, helpers, terms)
     functions: dict[str, list[str]] = {}
     for h in helpers.values():
         functions.setdefault(h["function"], [])
