@@ -438,8 +438,8 @@ if _numba is not None:
     def _sigmoid_backward_kernel(DY, A, OUT):
         """sigmoid_backward per element, into OUT; returns a sum that is not finite where a stored
         value is inf or nan."""
-        bad = 0.0
         T = OUT.dtype.type
+        bad = T(0)  # in OUT's dtype: a float64 sum would halve the float32 lanes
         for e in _numba.prange(OUT.shape[0]):
             s = A[e]
             value = T(DY[e] * _sigmoid_grad_nb(s))
@@ -461,8 +461,8 @@ if _numba is not None:
     def _tanh_backward_kernel(DY, A, OUT):
         """tanh_backward per element, into OUT; returns a sum that is not finite where a stored
         value is inf or nan."""
-        bad = 0.0
         T = OUT.dtype.type
+        bad = T(0)  # in OUT's dtype: a float64 sum would halve the float32 lanes
         for e in _numba.prange(OUT.shape[0]):
             th = A[e]
             value = T(DY[e] * _tanh_grad_nb(th))
@@ -484,8 +484,8 @@ if _numba is not None:
     def _silu_forward_kernel(A, OUT):
         """silu_forward per element, into OUT; returns a sum that is not finite where a stored
         value is inf or nan."""
-        bad = 0.0
         T = OUT.dtype.type
+        bad = T(0)  # in OUT's dtype: a float64 sum would halve the float32 lanes
         for e in _numba.prange(OUT.shape[0]):
             x = A[e]
             value = T(_silu_y_nb(x))
@@ -507,8 +507,8 @@ if _numba is not None:
     def _silu_backward_kernel(DY, A, OUT):
         """silu_backward per element, into OUT; returns a sum that is not finite where a stored
         value is inf or nan."""
-        bad = 0.0
         T = OUT.dtype.type
+        bad = T(0)  # in OUT's dtype: a float64 sum would halve the float32 lanes
         for e in _numba.prange(OUT.shape[0]):
             x = A[e]
             value = T(DY[e] * _silu_grad_nb(x))
@@ -530,8 +530,8 @@ if _numba is not None:
     def _gelu_forward_kernel(A, OUT):
         """gelu_forward per element, into OUT; returns a sum that is not finite where a stored
         value is inf or nan."""
-        bad = 0.0
         T = OUT.dtype.type
+        bad = T(0)  # in OUT's dtype: a float64 sum would halve the float32 lanes
         for e in _numba.prange(OUT.shape[0]):
             x = A[e]
             value = T(_gelu_y_nb(x))
@@ -553,8 +553,8 @@ if _numba is not None:
     def _gelu_backward_kernel(DY, A, OUT):
         """gelu_backward per element, into OUT; returns a sum that is not finite where a stored
         value is inf or nan."""
-        bad = 0.0
         T = OUT.dtype.type
+        bad = T(0)  # in OUT's dtype: a float64 sum would halve the float32 lanes
         for e in _numba.prange(OUT.shape[0]):
             x = A[e]
             value = T(DY[e] * _gelu_grad_nb(x))

@@ -646,7 +646,7 @@ if _numba is not None:
     # The row maximum over integer keys: a float's bits with the magnitude bits flipped
     # where the sign is set order as the floats do, and an integer maximum vectorises
     # where a float one (NaN-aware) does not. NaNs are counted apart.
-    def _shift_typed(bits, width, one, from_bits):
+    def _shift_typed(bits, width, from_bits):
         sign, magnitude = bits(width - 1), bits(2 ** (width - 1) - 1)
         least = bits(-(2 ** (width - 1)))
 
@@ -656,11 +656,11 @@ if _numba is not None:
             nan = 0
             for j in range(X.shape[0]):
                 k = keys[j]
-                m = max(m, k ^ ((k >> sign) & magnitude))
+                m = max(m, bits(k ^ ((k >> sign) & magnitude)))  # numba would widen to int64
                 nan += X[j] != X[j]
-            v = from_bits(m ^ ((m >> sign) & magnitude))
+            v = from_bits(bits(m ^ ((m >> sign) & magnitude)))
             if nan or v == np.inf or v == -np.inf or v != v:
-                return one * np.nan
+                return X.dtype.type(np.nan)  # in X's dtype: a float64 nan would widen the row
             return v
 
         return shift
@@ -673,8 +673,8 @@ if _numba is not None:
     @_overload(_shift_nb, inline="always")
     def _shift_nb_typed(X):
         if X.dtype == _numba.types.float32:
-            return _shift_typed(np.int32, 32, _F(1), _f32_from_bits)
-        return _shift_typed(np.int64, 64, 1.0, _f64_from_bits)
+            return _shift_typed(np.int32, 32, _f32_from_bits)
+        return _shift_typed(np.int64, 64, _f64_from_bits)
 
     @_numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH, inline="always")
     def _exp_block(X, shift, Y):
@@ -796,15 +796,16 @@ if _numba is not None:
             BAD[row] = bad
 
     @_numba.njit(parallel=True, cache=True, error_model="numpy", fastmath=_FASTMATH)
-    def _cross_entropy_kernel(X, CLS, TP, W, eps, SCALE, OUT, DX, BAD):
-        """Per row: its maximum, then one pass for the reductions (float64), then the loss
-        into OUT (DX is empty) or dlogits * SCALE[row] into DX, whose first pass holds the
-        exponentials. CLS[row] is the class (-1: the row is ignored, its t is 0) or -2
-        for probability targets in TP. Each loop is written once per kind of target and
-        pass, so that none branches per element."""
+    def _cross_entropy_kernel(X, CLS, TP, W, EPS, SCALE, OUT, DX, BAD):
+        """Per row: its maximum, then one pass for the reductions (terms in X's dtype,
+        sums in float64), then the loss into OUT (DX is
+        empty) or dlogits * SCALE[row] into DX, whose first pass holds the exponentials.
+        CLS[row] is the class (-1: the row is ignored, its t is 0) or -2 for probability
+        targets in TP. Each loop is written once per kind of target and pass, so that
+        none branches per element."""
         rows, n_ = X.shape
-        n = np.float64(n_)
         T = X.dtype.type
+        n, eps, one, zero = T(n_), T(EPS), T(1), T(0)
         forward = DX.shape[0] == 0
         for row in _numba.prange(rows):
             shift = _shift_nb(X[row])
@@ -816,7 +817,7 @@ if _numba is not None:
                 if forward:
                     for j in range(n_):
                         x = X[row, j]
-                        t = 1.0 if j == cls else 0.0
+                        t = zero
                         w = W[j]
                         term = _sum_exp_x_shift_term_nb(x, shift)
                         sum_exp_x_shift += term
@@ -826,18 +827,30 @@ if _numba is not None:
                 else:
                     for j in range(n_):
                         x = X[row, j]
-                        t = 1.0 if j == cls else 0.0
+                        t = zero
                         w = W[j]
                         term = _sum_exp_x_shift_term_nb(x, shift)
                         sum_exp_x_shift += term
                         sum_s += _sum_s_term_nb(t, w, eps, n)
-                        DX[row, j] = T(term)
+                        DX[row, j] = term
 
+                if cls >= 0:  # the class's element: its terms at t = 1 for those at t = 0
+                    j = cls
+                    x = X[row, j]
+                    w = W[j]
+                    t = zero
+                    sum_s -= _sum_s_term_nb(t, w, eps, n)
+                    if forward:
+                        sum_s_shift_x -= _sum_s_shift_x_term_nb(x, t, w, shift, eps, n)
+                    t = one
+                    sum_s += _sum_s_term_nb(t, w, eps, n)
+                    if forward:
+                        sum_s_shift_x += _sum_s_shift_x_term_nb(x, t, w, shift, eps, n)
             else:
                 if forward:
                     for j in range(n_):
                         x = X[row, j]
-                        t = np.float64(TP[row, j])
+                        t = TP[row, j]
                         w = W[j]
                         term = _sum_exp_x_shift_term_nb(x, shift)
                         sum_exp_x_shift += term
@@ -847,36 +860,47 @@ if _numba is not None:
                 else:
                     for j in range(n_):
                         x = X[row, j]
-                        t = np.float64(TP[row, j])
+                        t = TP[row, j]
                         w = W[j]
                         term = _sum_exp_x_shift_term_nb(x, shift)
                         sum_exp_x_shift += term
                         sum_s += _sum_s_term_nb(t, w, eps, n)
-                        DX[row, j] = T(term)
+                        DX[row, j] = term
 
             if forward:
                 value = _cross_entropy_loss_nb(sum_exp_x_shift, sum_s, sum_s_shift_x)
                 OUT[row] = value
                 BAD[row] = shift - shift + value - value
                 continue
-            scale = SCALE[row]
-            bad = shift - shift + sum_s - sum_s
+            scale = T(SCALE[row])
+            sum_exp_x_shift_t, sum_s_t = T(sum_exp_x_shift), T(sum_s)
+            bad = shift - shift + sum_s_t - sum_s_t
             if cls >= -1:
+                exp_cls = DX[row, max(cls, 0)]
                 for j in range(n_):
-                    exp_x_shift = np.float64(DX[row, j])
-                    t = 1.0 if j == cls else 0.0
+                    exp_x_shift = DX[row, j]
+                    t = zero
                     w = W[j]
-                    dx = _cross_entropy_dx_nb(t, w, eps, n, exp_x_shift, sum_exp_x_shift, sum_s)
-                    value = T(scale * dx)
+                    dx = _cross_entropy_dx_nb(t, w, eps, n, exp_x_shift, sum_exp_x_shift_t, sum_s_t)
+                    value = scale * dx
+                    DX[row, j] = value
+                    bad += value - value
+                if cls >= 0:
+                    j = cls
+                    exp_x_shift = exp_cls
+                    t = one
+                    w = W[j]
+                    dx = _cross_entropy_dx_nb(t, w, eps, n, exp_x_shift, sum_exp_x_shift_t, sum_s_t)
+                    value = scale * dx
                     DX[row, j] = value
                     bad += value - value
             else:
                 for j in range(n_):
-                    exp_x_shift = np.float64(DX[row, j])
-                    t = np.float64(TP[row, j])
+                    exp_x_shift = DX[row, j]
+                    t = TP[row, j]
                     w = W[j]
-                    dx = _cross_entropy_dx_nb(t, w, eps, n, exp_x_shift, sum_exp_x_shift, sum_s)
-                    value = T(scale * dx)
+                    dx = _cross_entropy_dx_nb(t, w, eps, n, exp_x_shift, sum_exp_x_shift_t, sum_s_t)
+                    value = scale * dx
                     DX[row, j] = value
                     bad += value - value
             BAD[row] = bad
@@ -1168,7 +1192,7 @@ def cross_entropy_forward(
         cls, tp = _kernel_targets(index, probs, valid, rows, x2)
         bad = np.zeros(rows)
         none = np.zeros((0, 0), dtype=x2.dtype)
-        _cross_entropy_kernel(x2, cls, tp, w[0], eps, np.zeros(0), loss, none, bad)
+        _cross_entropy_kernel(x2, cls, tp, w[0].astype(x2.dtype), eps, np.zeros(0), loss, none, bad)
         todo = _flagged(bad)
     want = ("sum_s_shift_x",)
     for block, _, _, sums in _cross_entropy_rows(x2, index, probs, w, eps, want, todo):
@@ -1217,7 +1241,7 @@ def cross_entropy_backward(
     if _numba is not None:
         cls, tp = _kernel_targets(index, probs, valid, rows, x2)
         bad = np.zeros(rows)
-        _cross_entropy_kernel(x2, cls, tp, w[0], eps, scale, np.zeros(0), dx2, bad)
+        _cross_entropy_kernel(x2, cls, tp, w[0].astype(x2.dtype), eps, scale, np.zeros(0), dx2, bad)
         todo = _flagged(bad)
     for block, t, exp_x_shift, sums in _cross_entropy_rows(x2, index, probs, w, eps, (), todo):
         sum_exp_x_shift, sum_s = sums["sum_exp_x_shift"], sums["sum_s"]
