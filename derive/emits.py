@@ -180,6 +180,9 @@ def from_table(raw, claim_ids, statistics, model_names=frozenset(), scalars=froz
         _unknown(raw, EMIT_KEYS_ROWS, "emit")
         names = _names(raw, model_names)
         constants = _constants(raw, scalars)
+        both = sorted({k for k, _ in names} & {k for k, _ in constants})
+        if both:  # a constant is printed as its value: a code name for it would go unused
+            raise EmitError(f"emit.names.{both[0]}", "also in emit.constants: give it one")
         formulas = _formulas(raw, claim_ids, layout)
         return EmitSpec(module, layout, "", "", "", formulas, names, constants)
     _unknown(raw, EMIT_KEYS_NORM, "emit")

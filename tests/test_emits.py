@@ -117,6 +117,7 @@ def test_the_shipped_names_and_constants_load():
         (lambda e: e["names"].update(z="row"), "emit.names.z", "'row' is already taken"),
         (lambda e: e["names"].update(z="n"), "emit.names.z", "'n' is already taken"),
         (lambda e: e["names"].update(s="x"), "emit.names.s", "'x' is already taken"),  # z's
+        (lambda e: e["names"].update(c="k"), "emit.names.c", "also in emit.constants"),
         (lambda e: e.update(names={}), "emit.names", "expected a table"),
         (lambda e: e.update(names="x"), "emit.names", "expected a table"),
         (lambda e: e.pop("names"), "emit.names", "expected a table"),
