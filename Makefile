@@ -44,7 +44,7 @@ pdf: all ## build reports/*.pdf from reports/*.tex with latexmk (fails when TeX 
 bench: $(VENV)/.test-installed ## time verification and the backward against their baselines (BENCH_ARGS=--quick)
 	$(PY) benchmarks/bench.py $(BENCH_ARGS)
 	$(PY) benchmarks/core_speed.py
-	$(PY) benchmarks/softmax_bench.py $(BENCH_ARGS)
+	$(PY) benchmarks/softmax_bench.py $(filter --quick,$(BENCH_ARGS))
 
 clean: ## remove the virtual environment and build folders
 	rm -rf $(VENV) reports/_build .pytest_cache .ruff_cache
