@@ -77,6 +77,26 @@ REDUCTIONS = {
     },
     "elementwise": {},
 }
+# What the templates pass under each code name: an input vector of the model, a scalar
+# input, what the document's forward formula returns, or a node that is σ or tanh of the
+# input x; "template": the template's own argument (the incoming gradient of the
+# elementwise backwards), which no model quantity may take. Checked per document
+# (_check_roles): verified formulas over a quantity bound to another's name would be
+# wrong code.
+ROLES = {
+    "rows": {
+        "x": "vector",
+        "dy": "vector",
+        "t": "vector",
+        "w": "vector",
+        "shift": "scalar",
+        "eps": "scalar",
+        "y": "output",
+    },
+    "elementwise": {"dy": "template", "x": "vector", "s": "sigmoid", "th": "tanh"},
+}
+FORWARDS = ("_softmax_y", "_log_softmax_y")  # the formulas whose value backwards get as y
+
 # What each public function takes, by model name, where a node is given rather than
 # computed (sigmoid_backward gets y = σ(x), not x).
 GIVEN = {"_sigmoid_grad": ("s",), "_tanh_grad": ("th",)}
@@ -365,6 +385,53 @@ def tanh_series() -> list[str]:
     return [f"{c.p} / {c.q}" if c.q != 1 else f"{c.p}.0" for c in coeffs]
 
 
+def _check_roles(document: Document) -> None:
+    """Refuse a code name the template passes bound to a model quantity of another kind."""
+    layout = document.emit.layout
+    model = document.model_for(N_SYMBOL)
+    spec = model.spec
+    i = index_symbol("i")
+    by_code = {code_name: name for name, code_name in document.emit.names}
+    for code_name, role in ROLES[layout].items():
+        name = by_code.get(code_name)
+        if name is None:
+            continue
+        where = f"{_relpath(document.path)}, field 'emit.names.{name}'"
+        if role == "template":
+            raise CodegenError(f"{where}: {code_name} is the template's own argument")
+        if role == "vector" and name not in spec.vectors:
+            raise CodegenError(f"{where}: the template passes {code_name} as an input vector")
+        if role == "scalar" and name not in spec.all_scalars:
+            raise CodegenError(f"{where}: the template passes {code_name} as a scalar input")
+        if role == "output":
+            outputs = set()
+            for f in document.emit.formulas:
+                if f.name in FORWARDS:
+                    (case,) = document.claim(f.claim).cases
+                    free, _ = CASES[case.label]
+                    lhs = parse(case.sides[0], model, {v: i for v in free})
+                    if isinstance(lhs, sp.Indexed):
+                        outputs.add(lhs.base.name)
+            if name not in outputs:
+                raise CodegenError(
+                    f"{where}: the template passes {code_name} as what the document's forward"
+                    f" returns ({', '.join(sorted(outputs)) or 'no forward emitted here'})"
+                )
+        if role in PRIMITIVES:
+            x = by_code.get("x")
+            node = model.nodes.get(name)
+            ok = x is not None and node is not None and node.index is not None
+            if ok:
+                body = model.expand(model.definition(model.families[name][i]))
+                want = PRIMITIVES[role].xreplace({_a: model.families[x][i]})
+                ok = sp.simplify(body - want) == 0
+            if not ok:
+                raise CodegenError(
+                    f"{where}: the template passes {code_name} as {role} of the input x, per"
+                    " element; define it so"
+                )
+
+
 def _check_contract(module, layout, helpers, terms) -> None:
     """Refuse helpers whose arguments are not the ones the template passes them."""
     for name, h in helpers.items():
@@ -404,6 +471,7 @@ def render_module(documents: list[Document]) -> str:
     for doc in documents:
         emitted = sorted({f.claim for f in doc.emit.formulas})
         verified = verify_emitted(doc, emitted)
+        _check_roles(doc)
         for spec in doc.emit.formulas:
             if spec.name in helpers:
                 raise CodegenError(f"{doc.path}: formula {spec.name} is declared twice")

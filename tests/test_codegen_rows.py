@@ -461,7 +461,12 @@ def test_a_formula_declared_by_two_documents_is_refused(tmp_path, shipped):
 
 
 def test_a_constant_that_differs_between_documents_is_refused(tmp_path, shipped):
-    doc = toy(tmp_path, "s[i] = c*z[i]", rhs="c*z[i]**2", constants="constants = { c = 0.5 }")
+    doc = toy(
+        tmp_path,
+        "s[i] = 1/(1 + exp(-z[i]))",
+        rhs="c*z[i]*s[i]/c",
+        constants="constants = { c = 0.5 }",
+    )
     assert doc.emit.constants == (("c", 0.5),)
     with pytest.raises(CodegenError, match="constant c differs between documents"):
         render_module([shipped[ACTIVATIONS], doc])
@@ -504,9 +509,9 @@ def test_every_emitted_function_has_a_docstring_with_its_claims(shipped, modules
     ("old", "new", "message"),
     [
         # z is the template's x; named dy, the backward would read dy for x
-        ('z = "x"', 'z = "dy"', r"formula _silu_y takes \(dy\); the 'elementwise' template"),
-        ('s = "s"', 's = "sig"', r"formula _sigmoid_grad takes \(sig\)"),
-        ('z = "x"', 'z = "sum_x"', r"takes \(sum_x"),
+        ('z = "x"', 'z = "dy"', r"emit.names.z': dy is the template's own argument"),
+        ('s = "s"', 's = "sig"', r"formula _sigmoid_grad takes \(sig\); the 'elementwise'"),
+        ('z = "x"', 'z = "sum_x"', r"emit.names.s': the template passes s as sigmoid of the input"),
     ],
     ids=["z-as-dy", "s-renamed", "z-as-a-reduction"],
 )
@@ -540,3 +545,55 @@ def test_a_reduction_computed_otherwise_by_another_document_is_refused(tmp_path,
     for order in (docs, docs[::-1]):
         with pytest.raises(CodegenError, match="reduction sum_s differs between documents"):
             render_module(order)
+
+
+def edited_copy(tmp_path, path, *edits):
+    text = path.read_text(encoding="utf-8")
+    for old, new in edits:
+        assert text.count(old) == 1, old
+        text = text.replace(old, new)
+    out = tmp_path / path.name
+    out.write_text(text, encoding="utf-8")
+    return load(out)
+
+
+@pytest.mark.parametrize(
+    ("path", "edits", "message"),
+    [
+        (  # y bound to p = softmax, not to what the log-softmax forward returns (out)
+            LOG_SOFTMAX,
+            [
+                ('"out[i] = z[i] - lse",', '"out[i] = z[i] - lse",\n  "p[i] = exp(z[i])/Z",'),
+                ('out = "y"', 'p = "y"'),
+            ],
+            r"emit.names.p'.*passes y as what the document's forward returns \(out\)",
+        ),
+        (  # the logits' code name on a node
+            SOFTMAX,
+            [('z = "x", g = "dy", p = "y"', 'z = "z", g = "dy", p = "x"')],
+            r"emit.names.p'.*passes x as an input vector",
+        ),
+        (  # sigma's and tanh's names swapped
+            ACTIVATIONS,
+            [('s = "s", th = "th"', 's = "th", th = "s"')],
+            r"emit.names.th'.*passes s as sigmoid of the input x",
+        ),
+        (  # the row maximum's name on a vector
+            CROSS_ENTROPY,
+            [('w = "w", s = "s", c = "shift"', 'w = "shift", s = "s", c = "row_max"')],
+            r"emit.names.w'.*passes shift as a scalar input",
+        ),
+    ],
+    ids=["y-not-the-forward", "x-a-node", "sigma-tanh-swapped", "shift-a-vector"],
+)
+def test_a_code_name_bound_to_another_kind_of_quantity_is_refused(tmp_path, path, edits, message):
+    doc = edited_copy(tmp_path, path, *edits)
+    with pytest.raises(CodegenError, match=message):
+        codegen_rows._check_roles(doc)
+
+
+def test_the_shipped_documents_bind_every_role(shipped):
+    for doc in shipped.values():
+        codegen_rows._check_roles(doc)  # raises on a wrong binding
+        codes = {code for _, code in doc.emit.names}
+        assert codes & set(codegen_rows.ROLES[doc.emit.layout])
