@@ -953,3 +953,55 @@ def test_other_dtypes_are_errors(sm, dtype):
         sm.softmax_backward(y, x)
     with pytest.raises(ValueError, match="logits"):
         sm.cross_entropy_forward(x, np.array([0, 1, 2]))
+
+
+@pytest.mark.parametrize("ls", [0.0, 0.1])
+def test_an_ignored_row_may_hold_masks_whatever_the_smoothing(sm, ls):
+    """An ignore_index row's loss is 0: its -inf logits are not refused, as torch's."""
+    x = np.array([[-np.inf, 1.0, 2.0], [0.5, 0.2, -1.0]])
+    target = np.array([-100, 1])
+    want = F.cross_entropy(t64(x), torch.tensor(target), label_smoothing=ls).item()
+    assert sm.cross_entropy_forward(x, target, label_smoothing=ls) == pytest.approx(want)
+    dx = sm.cross_entropy_backward(1.0, x, target, label_smoothing=ls)
+    np.testing.assert_array_equal(dx[0], 0.0)
+    # the same mask in a row that counts, with smoothing, makes the loss infinite
+    if ls:
+        with pytest.raises(ValueError, match=r"logits: row 0 masks class 0 \(-inf\)"):
+            sm.cross_entropy_forward(x, np.array([2, 1]), label_smoothing=ls)
+
+
+@pytest.mark.parametrize("scale", [1e-40, 1e-46, 1e39])
+def test_weights_are_taken_in_the_logits_dtype_on_both_paths(scale):
+    """float32 logits: weights rounded to float32 first (torch requires them so), so
+    both paths agree where a weight is subnormal, underflows or overflows there."""
+    x = np.array([[1.0, 2.0, 3.0], [0.5, -1.0, 2.0]], np.float32)
+    target = np.array([0, 2])
+    weight = np.full(3, scale)
+    outcomes = []
+    for module in both():
+        try:
+            outcomes.append(float(module.cross_entropy_forward(x, target, weight=weight)))
+        except ValueError as e:
+            outcomes.append(str(e))
+    assert outcomes[0] == outcomes[1]
+    if scale == 1e-40:  # subnormal in float32, all equal: the mean is the unweighted loss
+        want = F.cross_entropy(torch.from_numpy(x).double(), torch.tensor(target)).item()
+        assert outcomes[0] == pytest.approx(want, rel=1e-6)
+    elif scale == 1e-46:
+        assert "weights sum to 0" in outcomes[0]
+    else:
+        assert "weight: expected finite values in the logits' dtype float32" in outcomes[0]
+
+
+def test_a_log_probability_below_the_dtype_is_an_overflow_not_minus_inf(sm):
+    """float32 logits 3e38 and -3e38: log-softmax -6e38 does not fit (an error, never a
+    silent -inf, which would read as a mask); softmax's 0 does, without warnings."""
+    x = np.array([3e38, -3e38], np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match="y: the result overflows float32"):
+            sm.log_softmax_forward(x)
+        np.testing.assert_array_equal(sm.softmax_forward(x), [1.0, 0.0])
+        np.testing.assert_array_equal(sm.log_softmax_forward(np.array([3e38, -3e38])), [0, -6e38])
+        masked = sm.log_softmax_forward(np.array([0.0, -np.inf], np.float32))
+        np.testing.assert_array_equal(masked, [0.0, -np.inf])

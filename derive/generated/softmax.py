@@ -733,7 +733,8 @@ if _numba is not None:
                 x = X[row, j]
                 value = T(_log_softmax_y_nb(x, shift, sum_exp_x_shift))
                 Y[row, j] = value
-                bad += T(0) if value == value else T(np.nan)  # -inf is a mask's
+                # -inf is a mask's; from a finite logit it is an overflow (x - shift)
+                bad += T(0) if value == value and (value > -np.inf or x == -np.inf) else T(np.nan)
             BAD[row] = bad
 
     @_numba.njit(cache=True, error_model="numpy", fastmath=_FASTMATH, inline="always")
@@ -940,7 +941,8 @@ def softmax_forward(x, axis=-1):
     for block in _numpy_blocks(todo, n, x2.itemsize):
         x = x2[block]
         shift = _row_shift("x", x, block.start, lead).astype(x.dtype)
-        exp_x_shift = _sum_exp_x_shift_term(x, shift)
+        with np.errstate(over="ignore"):  # x - shift below the dtype: its exp is 0
+            exp_x_shift = _sum_exp_x_shift_term(x, shift)
         sum_exp_x_shift = _row_sum(exp_x_shift).astype(x.dtype)
         _stored("y", y2, block, _softmax_y(exp_x_shift, sum_exp_x_shift))
     return _unrows(y2, moved, axis)
@@ -995,10 +997,15 @@ def log_softmax_forward(x, axis=-1):
     for block in _numpy_blocks(todo, n, x2.itemsize):
         x = x2[block]
         shift = _row_shift("x", x, block.start, lead).astype(x.dtype)
-        terms = _sum_exp_x_shift_term(x, shift)
+        with np.errstate(over="ignore"):  # x - shift below the dtype: its exp is 0
+            terms = _sum_exp_x_shift_term(x, shift)
         # the sum lies in [1, n]: rounded to x's dtype, its log is off by at most an ulp
         sum_exp_x_shift = _row_sum(terms).astype(x.dtype)
-        y2[block] = _log_softmax_y(x, shift, sum_exp_x_shift)
+        with np.errstate(over="ignore"):
+            y = _log_softmax_y(x, shift, sum_exp_x_shift)
+        if (np.isneginf(y) & ~np.isneginf(x)).any():  # x - shift overflowed
+            raise _overflow("y", x.dtype)
+        y2[block] = y
     return _unrows(y2, moved, axis)
 
 
@@ -1058,9 +1065,10 @@ def _cross_entropy_inputs(logits, target, reduction, label_smoothing, ignore_ind
         w = np.asarray(weight)
         if w.dtype.kind not in "fiu" or w.shape != (n,):
             raise ValueError(f"weight: expected {n} real numbers (one per class), got {w.shape}")
-        w = w.astype(np.float64).reshape(1, n)
+        with np.errstate(over="ignore", invalid="ignore"):  # in the logits' dtype, as torch
+            w = w.astype(x.dtype).astype(np.float64).reshape(1, n)  # requires: both paths
         if not np.isfinite(w).all():
-            raise ValueError("weight: expected finite values")
+            raise ValueError(f"weight: expected finite values in the logits' dtype {x.dtype}")
     t = np.asarray(target)
     index, probs = None, None
     if t.dtype.kind in "iu":
@@ -1110,13 +1118,14 @@ def _targets(index, probs, block, n, start):
     return t
 
 
-def _masked(x, s, start):
+def _masked(x, s, start, counted):
     """x with -inf logits that the targets give no weight replaced by 0 (their terms
-    s*(x - shift) are 0); a -inf logit with weight makes the loss infinite, an error."""
+    s*(x - shift) are 0); a -inf logit with weight makes the loss infinite, an error, in
+    a row that counts (an ignore_index row's loss is 0 whatever it holds)."""
     masked = x == -np.inf
     if not masked.any():
         return x
-    heavy = masked & (s != 0)
+    heavy = masked & (s != 0) & counted[:, None]
     if heavy.any():
         r = int(np.argmax(heavy.any(axis=1)))
         j = int(np.argmax(heavy[r]))
@@ -1127,7 +1136,7 @@ def _masked(x, s, start):
     return np.where(masked, 0.0, x)
 
 
-def _cross_entropy_rows(x2, index, probs, w, eps, want, todo):
+def _cross_entropy_rows(x2, index, probs, valid, w, eps, want, todo):
     """The NumPy path, per block of the rows in todo: (block, t, exp_x_shift, the
     reductions in want), in float64."""
     n = x2.shape[1]
@@ -1135,12 +1144,13 @@ def _cross_entropy_rows(x2, index, probs, w, eps, want, todo):
         x = x2[block].astype(np.float64)
         shift = _row_shift("logits", x, block.start, ())
         t = _targets(index, probs, block, n, block.start)
-        exp_x_shift = _sum_exp_x_shift_term(x, shift)
+        with np.errstate(over="ignore"):  # x - shift below the dtype: its exp is 0
+            exp_x_shift = _sum_exp_x_shift_term(x, shift)
         sums = {"sum_exp_x_shift": exp_x_shift.sum(axis=1, keepdims=True)}
         s = _sum_s_term(t, w, eps, n)
         sums["sum_s"] = s.sum(axis=1, keepdims=True)
         if "sum_s_shift_x" in want:
-            x = _masked(x, s, block.start)
+            x = _masked(x, s, block.start, valid[block])
             terms = _sum_s_shift_x_term(x, t, w, shift, eps, n)
             sums["sum_s_shift_x"] = terms.sum(axis=1, keepdims=True)
         yield block, t, exp_x_shift, sums
@@ -1195,7 +1205,7 @@ def cross_entropy_forward(
         _cross_entropy_kernel(x2, cls, tp, w[0].astype(x2.dtype), eps, np.zeros(0), loss, none, bad)
         todo = _flagged(bad)
     want = ("sum_s_shift_x",)
-    for block, _, _, sums in _cross_entropy_rows(x2, index, probs, w, eps, want, todo):
+    for block, _, _, sums in _cross_entropy_rows(x2, index, probs, valid, w, eps, want, todo):
         sum_exp_x_shift = sums["sum_exp_x_shift"]
         sum_s, sum_s_shift_x = sums["sum_s"], sums["sum_s_shift_x"]
         loss[block] = _cross_entropy_loss(sum_exp_x_shift, sum_s, sum_s_shift_x)[:, 0]
@@ -1243,7 +1253,8 @@ def cross_entropy_backward(
         bad = np.zeros(rows)
         _cross_entropy_kernel(x2, cls, tp, w[0].astype(x2.dtype), eps, scale, np.zeros(0), dx2, bad)
         todo = _flagged(bad)
-    for block, t, exp_x_shift, sums in _cross_entropy_rows(x2, index, probs, w, eps, (), todo):
+    blocks = _cross_entropy_rows(x2, index, probs, valid, w, eps, (), todo)
+    for block, t, exp_x_shift, sums in blocks:
         sum_exp_x_shift, sum_s = sums["sum_exp_x_shift"], sums["sum_s"]
         dx = _cross_entropy_dx(t, w, eps, n, exp_x_shift, sum_exp_x_shift, sum_s)
         _stored("dlogits", dx2, block, scale[block, None] * dx)
