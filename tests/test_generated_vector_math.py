@@ -23,14 +23,18 @@ RANGES = {np.float64: (-745.2, 709.78), np.float32: (-104.0, 88.72)}
 SUBNORMAL_BELOW = {np.float64: -708.4, np.float32: -87.3}  # exp is subnormal below
 
 
-@pytest.fixture(scope="module")
-def run():
+@pytest.fixture(scope="module", params=["plain", "kernel-flags"])
+def run(request):
+    """Each function in a compiled loop: plainly, and under the fused kernels' own
+    fastmath flags (reassoc, contract), into which the helpers are inlined."""
     module = load_generated("activations", "numba")  # skips without numba, fails in CI
     import numba
 
     ev, tv, sv = module._exp_vector, module._tanh_vector, module._sigmoid_vector
+    flags = module._FASTMATH if request.param == "kernel-flags" else set()
+    assert request.param == "plain" or flags == {"reassoc", "contract"}
 
-    @numba.njit
+    @numba.njit(fastmath=flags)
     def loop(x, which, out):
         for i in range(x.shape[0]):
             if which == 0:
