@@ -105,3 +105,51 @@ def test_a_wrong_exp_is_caught_by_the_ulp_measure():
     exact = np.exp(x.astype(np.longdouble))
     assert ulps(np.exp(x), exact, np.float64).max() <= EXP_ULPS
     assert ulps(np.exp(x) * (1 + 1e-15), exact, np.float64).max() > EXP_ULPS
+
+
+def _half(x):
+    return x * 0.5
+
+
+def _three(x):
+    return x * 3
+
+
+def _two_to_24(x):
+    return x * 16777216
+
+
+def _past_2_to_24(x):
+    return x * 16777217  # not a float32
+
+
+def _huge(x):
+    return x * 1e39  # inf as float32
+
+
+def _tiny(x):
+    return x * 1e-40  # subnormal as float32
+
+
+@pytest.mark.parametrize(
+    ("helper", "narrowed"),
+    [
+        (_half, True),
+        (_three, True),
+        (_two_to_24, True),
+        (_past_2_to_24, False),
+        (_huge, False),
+        (_tiny, False),
+    ],
+    ids=lambda v: getattr(v, "__name__", str(v)),
+)
+def test_a_helper_is_narrowed_to_float32_only_where_its_numbers_keep_their_meaning(
+    helper, narrowed
+):
+    """An integer above 2**24 or a float outside float32's normal range would change
+    value (or become inf or 0) as float32: such a helper keeps its float64 numbers."""
+    module = load_generated("activations", "numba")
+    form = module._typed(helper, True)
+    (number,) = [c for c in form.__code__.co_consts if c is not None]
+    assert (type(number) is np.float32) is narrowed, number
+    assert form(2.0) == helper(2.0) or not narrowed  # the same function, float32 numbers

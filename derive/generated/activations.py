@@ -406,13 +406,21 @@ if _numba is not None:
         scope = {**f.__globals__, "_exp": _exp_vector, "_tanh": _tanh_vector}
         scope["_sigmoid"] = _sigmoid_vector
         code = f.__code__
-        if narrow:
-            for name in code.co_names:
-                if type(scope.get(name)) is float:
-                    scope[name] = _F(scope[name])
+        literals = [c for c in code.co_consts if type(c) in (int, float)]
+        globals_ = [name for name in code.co_names if type(scope.get(name)) is float]
+        if narrow and all(_fits_f32(c) for c in literals + [scope[g] for g in globals_]):
+            scope.update({name: _F(scope[name]) for name in globals_})
             consts = tuple(_F(c) if type(c) in (int, float) else c for c in code.co_consts)
             code = code.replace(co_consts=consts)
         return types.FunctionType(code, scope, f.__name__, f.__defaults__)
+
+    def _fits_f32(c):
+        """Whether c keeps its meaning as float32: an integer exactly, a float in range
+        (else the helper keeps float64 numbers: a float32 rounding, not an inf or a new
+        integer)."""
+        if type(c) is int:
+            return abs(c) <= 2**24
+        return c == 0 or np.isinf(c) or 1.2e-38 <= abs(c) <= 3.4e38
 
     def _jit(f):
         """(float64 form, float32 form) of a helper, for its overload (see _pick)."""
