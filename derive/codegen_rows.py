@@ -433,28 +433,24 @@ def _check_roles(document: Document) -> None:
 
 
 def _check_contract(module, layout, helpers, terms) -> None:
-    """Refuse helpers whose arguments are not the ones the template passes them."""
-    for name, h in helpers.items():
-        want = REQUIRED[layout].get(name)
-        if want is None:
-            raise CodegenError(f"module {module}: layout {layout!r} has no use for {name}")
-        if tuple(h["args"]) != want:
-            raise CodegenError(
-                f"{h['document']}: formula {name} takes ({', '.join(h['args'])}); the"
-                f" {layout!r} template passes ({', '.join(want)}): check emit.names"
-            )
-    for name, t in terms.items():
-        want = REDUCTIONS[layout].get(name)
-        if want is None:
-            raise CodegenError(f"{t['document']}: the {layout!r} template computes no {name}")
-        if tuple(t["args"]) != want:
-            raise CodegenError(
-                f"{t['document']}: reduction {name} takes ({', '.join(t['args'])}); the"
-                f" {layout!r} template passes ({', '.join(want)}): check emit.names"
-            )
-    missing = [name for name in REDUCTIONS[layout] if name not in terms]
-    if missing:
-        raise CodegenError(f"module {module}: layout {layout!r} needs {', '.join(missing)}")
+    """Refuse a module without every helper and reduction its template calls, or one
+    whose arguments are not those the template passes them."""
+    for kind, table, entries in (
+        ("formula", REQUIRED[layout], helpers),
+        ("reduction", REDUCTIONS[layout], terms),
+    ):
+        missing = [name for name in table if name not in entries]
+        if missing:
+            raise CodegenError(f"module {module}: layout {layout!r} needs {', '.join(missing)}")
+        for name, e in entries.items():
+            want = table.get(name)
+            if want is None:
+                raise CodegenError(f"{e['document']}: the {layout!r} template has no {kind} {name}")
+            if tuple(e["args"]) != want:
+                raise CodegenError(
+                    f"{e['document']}: {kind} {name} takes ({', '.join(e['args'])}); the"
+                    f" {layout!r} template passes ({', '.join(want)}): check emit.names"
+                )
 
 
 def render_module(documents: list[Document]) -> str:
@@ -490,9 +486,6 @@ def render_module(documents: list[Document]) -> str:
                 raise CodegenError(f"{doc.path}: constant {name} differs between documents")
             constants[constant_name(name)] = value
         sources.append({"path": _relpath(doc.path), "emitted": emitted, "verified": list(verified)})
-    missing = [name for name in REQUIRED[layout] if name not in helpers]
-    if missing:
-        raise CodegenError(f"module {module}: layout {layout!r} needs {', '.join(missing)}")
     _check_contract(module, layout, helpers, terms)
     functions: dict[str, list[str]] = {}
     for h in helpers.values():
