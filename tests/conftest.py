@@ -7,6 +7,7 @@ import os
 import tomllib
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from derive.claims import from_dict
@@ -143,3 +144,20 @@ rhs = "{slip_rhs}"
 expect = "fails"
 note = "The source drops the factor 2."
 """
+
+
+# -- numerical helpers shared by the generated-code tests ----------------------------------
+def eps_of(dtype) -> float:
+    """The machine epsilon of a float dtype."""
+    return float(np.finfo(dtype).eps)
+
+
+def numeric_grad(f, x, dy, step):
+    """sum(dy * df/dx) by central differences of the given step, one element at a time."""
+    grad = np.zeros_like(x)
+    for idx in np.ndindex(x.shape):
+        xp, xm = x.copy(), x.copy()
+        xp[idx] += step
+        xm[idx] -= step
+        grad[idx] = np.sum(dy * (f(xp) - f(xm))) / (2 * step)
+    return grad

@@ -17,12 +17,10 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import BACKENDS, load_generated
+from conftest import BACKENDS, eps_of, load_generated
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-EPS32 = float(np.finfo(np.float32).eps)
-EPS64 = float(np.finfo(np.float64).eps)
 # Elementwise formulas of a handful of roundings each, compared per element: 64 ulps of
 # the result covers every rounding with margin and rejects any wrong term.
 ULPS = 64
@@ -68,10 +66,6 @@ def act(request):
 
 def both():
     return [_module(b) for b in BACKENDS]
-
-
-def eps_of(dtype):
-    return EPS32 if np.dtype(dtype) == np.float32 else EPS64
 
 
 def elem_err(got, want, bound):

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import BACKENDS, load_generated
+from conftest import BACKENDS, load_generated, numeric_grad
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -270,28 +270,18 @@ def test_groupnorm_matches_plain_numpy_on_both_backends(n, groups, per_group, sp
 
 
 # -- oracle: central finite differences -----------------------------------------------------
-def numeric_grad(f, x, dy):
-    grad = np.zeros_like(x)
-    for idx in np.ndindex(x.shape):
-        xp, xm = x.copy(), x.copy()
-        xp[idx] += FD_STEP
-        xm[idx] -= FD_STEP
-        grad[idx] = np.sum(dy * (f(xp) - f(xm))) / (2 * FD_STEP)
-    return grad
-
-
 def test_family_dx_matches_finite_differences(mods):
     x, dy, gamma, beta = inputs((3, 4, 2), (4, 2), np.float64, seed=7)
     ln, rms, gn = mods["layernorm"], mods["rmsnorm"], mods["groupnorm"]
     _, mean, invstd = ln.layernorm_forward(x, gamma, beta, EPS)
-    want = numeric_grad(lambda v: ln.layernorm_forward(v, gamma, beta, EPS)[0], x, dy)
+    want = numeric_grad(lambda v: ln.layernorm_forward(v, gamma, beta, EPS)[0], x, dy, FD_STEP)
     assert rel_err(ln.layernorm_backward(dy, x, gamma, mean, invstd)[0], want) < FD_RTOL
     _, invrms = rms.rmsnorm_forward(x, gamma, RMS_EPS)
-    want = numeric_grad(lambda v: rms.rmsnorm_forward(v, gamma, RMS_EPS)[0], x, dy)
+    want = numeric_grad(lambda v: rms.rmsnorm_forward(v, gamma, RMS_EPS)[0], x, dy, FD_STEP)
     assert rel_err(rms.rmsnorm_backward(dy, x, gamma, invrms)[0], want) < FD_RTOL
     g4, b4 = gamma[:, 0], beta[:, 0]
     _, mean, invstd = gn.groupnorm_forward(x, 2, g4, b4, EPS)
-    want = numeric_grad(lambda v: gn.groupnorm_forward(v, 2, g4, b4, EPS)[0], x, dy)
+    want = numeric_grad(lambda v: gn.groupnorm_forward(v, 2, g4, b4, EPS)[0], x, dy, FD_STEP)
     assert rel_err(gn.groupnorm_backward(dy, x, 2, g4, mean, invstd)[0], want) < FD_RTOL
 
 

@@ -18,12 +18,10 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import BACKENDS, load_generated
+from conftest import BACKENDS, eps_of, load_generated, numeric_grad
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-EPS32 = float(np.finfo(np.float32).eps)
-EPS64 = float(np.finfo(np.float64).eps)
 # Each result is a handful of roundings plus a sum over the class axis: a sum of n terms
 # carries about eps * sqrt(n) relative error (pairwise or blocked sums much less); 64x
 # that covers both dtypes with margin while catching any wrong term (an error of O(1)).
@@ -69,10 +67,6 @@ def both():
     return [_module(b) for b in BACKENDS]
 
 
-def eps_of(dtype):
-    return EPS32 if np.dtype(dtype) == np.float32 else EPS64
-
-
 def tolerance(dtype, n, cond=1.0):
     """ULPS ulps of dtype, times sqrt(n) for a sum of n terms, times a condition number."""
     return ULPS * eps_of(dtype) * np.sqrt(max(n, 1)) * cond
@@ -86,19 +80,12 @@ def cond(x, axis=-1):
 
 
 def rel_err(got, want, scale=None):
-    """max |got - want| relative to scale (by default max |want|); inf where the two
-    disagree about an infinity or a NaN."""
-    got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)
-    assert got.shape == want.shape, (got.shape, want.shape)
-    if np.any(np.isnan(got)) or np.any(np.isinf(got) != np.isinf(want)):
-        return float("inf")
-    if np.any(got[np.isinf(want)] != want[np.isinf(want)]):
-        return float("inf")
-    finite = np.isfinite(want)
-    got, want = np.where(finite, got, 0.0), np.where(finite, want, 0.0)
+    """max |got - want| relative to scale (by default max |want| over its finite values);
+    inf where the two disagree about an infinity or a NaN (see elem_err)."""
     if scale is None:
-        scale = float(np.max(np.abs(want), initial=0.0))
-    return float(np.max(np.abs(got - want), initial=0.0) / (scale + 1e-300))
+        w = np.asarray(want, np.float64)
+        scale = float(np.max(np.abs(np.where(np.isfinite(w), w, 0.0)), initial=0.0))
+    return elem_err(got, want, scale + 1e-300)
 
 
 def elem_err(got, want, bound):
@@ -361,7 +348,9 @@ def test_c_equal_one_is_exact(sm):
     assert np.all(sm.softmax_forward(x) == 1.0)
     assert np.all(sm.log_softmax_forward(x) == 0.0)
     assert np.all(sm.softmax_backward(dy, np.ones_like(x)) == 0.0)
-    assert np.max(np.abs(sm.log_softmax_backward(dy, np.zeros_like(x)))) <= EXACT_ULPS * EPS64
+    assert np.max(np.abs(sm.log_softmax_backward(dy, np.zeros_like(x)))) <= EXACT_ULPS * eps_of(
+        np.float64
+    )
 
 
 # -- large rows ----------------------------------------------------------------------------
@@ -786,25 +775,15 @@ def test_backends_agree(shape, axis, dtype):
 
 
 # -- oracle: central finite differences -------------------------------------------------------
-def numeric_grad(f, x, dy):
-    grad = np.zeros_like(x)
-    for idx in np.ndindex(x.shape):
-        xp, xm = x.copy(), x.copy()
-        xp[idx] += FD_STEP
-        xm[idx] -= FD_STEP
-        grad[idx] = np.sum(dy * (f(xp) - f(xm))) / (2 * FD_STEP)
-    return grad
-
-
 @pytest.mark.parametrize("axis", [-1, 0])
 def test_backwards_match_finite_differences(sm, axis):
     x = logits((3, 4, 5), np.float64, seed=17, scale=1.0)
     dy = grad_out(x.shape, np.float64, seed=17)
     y = sm.softmax_forward(x, axis=axis)
-    want = numeric_grad(lambda v: ref_softmax(v, axis), x, dy)
+    want = numeric_grad(lambda v: ref_softmax(v, axis), x, dy, FD_STEP)
     assert rel_err(sm.softmax_backward(dy, y, axis=axis), want) < FD_RTOL
     ly = sm.log_softmax_forward(x, axis=axis)
-    want = numeric_grad(lambda v: ref_log_softmax(v, axis), x, dy)
+    want = numeric_grad(lambda v: ref_log_softmax(v, axis), x, dy, FD_STEP)
     assert rel_err(sm.log_softmax_backward(dy, ly, axis=axis), want) < FD_RTOL
 
 
@@ -816,7 +795,10 @@ def test_cross_entropy_backward_matches_finite_differences(sm, kind, weighted):
         dloss = dloss_for(reduction, 4, 18, np.float64)
         kw = dict(reduction=reduction, label_smoothing=0.1, weight=w)
         want = numeric_grad(
-            lambda v, r=reduction: np.asarray(ref_cross_entropy(v, t, r, 0.1, -100, w)), x, dloss
+            lambda v, r=reduction: np.asarray(ref_cross_entropy(v, t, r, 0.1, -100, w)),
+            x,
+            dloss,
+            FD_STEP,
         )
         assert rel_err(sm.cross_entropy_backward(dloss, x, t, **kw), want) < FD_RTOL
 
