@@ -15,7 +15,9 @@ claim and the field, so the CLI can print it and exit 2.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import hashlib
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +26,7 @@ from . import emits, files, paths
 from . import spec as specs
 from .language import CASES, LanguageError, PositionError, parse, representatives
 from .latexsafe import LatexError, check_latex
-from .limits import MAX_CLAIM_FILE_BYTES
+from .limits import MAX_CLAIM_FILE_BYTES, MAX_CLAIMS_PER_FILE
 from .model import Model, ModelError
 
 DOCUMENT_KEYS = {
@@ -122,6 +124,8 @@ class Document:
     references: tuple[str, ...] = ()  # works the document relies on, for the bibliography
     spec: specs.ModelSpec | None = None
     emit: emits.EmitSpec | None = None  # the [emit] table: what codegen writes from this file
+    # sha256 of the file's bytes as read (load); "" for a document built in memory
+    digest: str = dataclasses.field(default="", compare=False)
 
     @property
     def size(self) -> str:
@@ -145,10 +149,13 @@ def model_for(spec: specs.ModelSpec, n) -> Model:
     return Model(spec, n)
 
 
-def load(path) -> Document:
+def load(path, cache=None) -> Document:
+    """The document in the claim file at path.  ``cache`` (cache.Cache): a file whose
+    bytes were read before, by this source, has its sides' names checked already."""
     path = Path(path)
     try:
-        data = tomllib.loads(files.read_bounded(path, MAX_CLAIM_FILE_BYTES).decode("utf-8"))
+        raw = files.read_bounded(path, MAX_CLAIM_FILE_BYTES)
+        data = tomllib.loads(raw.decode("utf-8"))
     except OSError as exc:
         raise ClaimFileError(path, None, None, f"cannot read: {exc.strerror}") from None
     except files.NotReadable as exc:
@@ -157,10 +164,22 @@ def load(path) -> Document:
         raise ClaimFileError(path, None, None, "not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
         raise ClaimFileError(path, None, None, f"TOML error: {exc}") from None
-    return from_dict(data, path)
+    digest = hashlib.sha256(raw).hexdigest()
+    if cache is None:
+        return dataclasses.replace(from_dict(data, path), digest=digest)
+    from .cache import key
+
+    name = key("sides-read", digest, str(path))
+    checked = cache.get(name) is not None
+    document = dataclasses.replace(from_dict(data, path, check_sides=not checked), digest=digest)
+    if not checked:
+        cache.put(name, True)
+    return document
 
 
-def from_dict(data: dict, path="<memory>") -> Document:
+def from_dict(data: dict, path="<memory>", *, check_sides: bool = True) -> Document:
+    """The document in ``data`` (a claim file's TOML).  check_sides: read every side
+    once (only load skips it, for a file it has read before)."""
     doc = data.get("document")
     if not isinstance(doc, dict):
         raise ClaimFileError(path, None, "document", "missing [document] table")
@@ -189,6 +208,13 @@ def from_dict(data: dict, path="<memory>") -> Document:
     raw_claims = data.get("claims")
     if not isinstance(raw_claims, list) or not raw_claims:
         raise ClaimFileError(path, None, "claims", "expected at least one [[claims]] entry")
+    if len(raw_claims) > MAX_CLAIMS_PER_FILE:
+        raise ClaimFileError(
+            path,
+            None,
+            "claims",
+            f"{len(raw_claims)} claims; at most {MAX_CLAIMS_PER_FILE} per file (split the file)",
+        )
     extra = set(data) - {"document", "claims", "model", "emit"}
     if extra:
         raise ClaimFileError(path, None, sorted(extra)[0], "unknown top-level table")
@@ -254,7 +280,8 @@ def from_dict(data: dict, path="<memory>") -> Document:
             message = _BUILDS_ON_A_FINDING.format(formula.claim)
             raise ClaimFileError(path, None, f"{formula.field}.claim", message)
     _check_untrusted(document)
-    _check_sides(document)
+    if check_sides:
+        _check_sides(document)
     return document
 
 

@@ -15,10 +15,12 @@ import os
 import sys
 from pathlib import Path
 
-from .bounded import verify_bounded
+from .bounded import result_key, verify_many
+from .cache import Cache, CacheError
+from .cache import key as cache_key
 from .claims import ClaimFileError, load
 from .files import describe_os_error
-from .limits import CLAIM_TIME_LIMIT_S
+from .limits import CLAIM_TIME_LIMIT_S, TOTAL_TIME_LIMIT_S
 from .paths import DOCUMENTS, GENERATED, REPORTS, ROOT
 from .results import (
     EXIT_BAD_INPUT,
@@ -31,7 +33,7 @@ from .results import (
     WORDS,
     combine_exit_codes,
 )
-from .verify import VerifierError, verify_document
+from .verify import VerifierError
 
 __all__ = ["EXIT_BAD_INPUT", "EXIT_FAIL", "EXIT_OK", "EXIT_UNDECIDED", "main"]
 # Above this batch size a check takes minutes and gigabytes (n = 256 took
@@ -178,22 +180,51 @@ def result_json(doc_result) -> dict:
     }
 
 
+def default_jobs() -> int:
+    """The cores this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def open_cache(args):
+    """The results cache, or None with --no-cache or where it cannot be used safely."""
+    if args.no_cache:
+        return None
+    store = Cache()
+    try:
+        store.check()
+    except CacheError as exc:
+        print(f"note: no cache: {exc}", file=sys.stderr)
+        return None
+    return store
+
+
 def cmd_verify(args) -> int:
     files = args.files or shipped_documents()
+    store = open_cache(args)
     try:
-        documents = [load(f) for f in files]
+        documents = [load(f, store) for f in files]
         _one_report_per_id(documents)
     except ClaimFileError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    outcomes = verify_many(
+        documents,
+        args.n,
+        jobs=args.jobs,
+        time_limit=args.time_limit,
+        total_time_limit=args.total_time_limit,
+        cache=store,
+        full=args.full,
+        all_n=args.all_n,
+        normal_forms=args.report is not None,
+    )
     results = []
-    for doc in documents:
-        try:
-            result = verify_bounded(
-                doc, args.n, full=args.full, all_n=args.all_n, time_limit=args.time_limit
-            )
-        except VerifierError as exc:
-            print(f"error: {doc.path}: {exc}", file=sys.stderr)
+    for doc, result in zip(documents, outcomes, strict=True):
+        if isinstance(result, VerifierError):
+            print(f"error: {doc.path}: {result}", file=sys.stderr)
             return EXIT_BAD_INPUT
         if args.format == "text":
             print_result(result, sys.stdout)
@@ -251,48 +282,82 @@ def cmd_build(args) -> int:
     """What `make` runs: verify every shipped document (for the given n and for
     all n), derive its closed form, and regenerate reports/ and derive/generated/.
 
-    Reports are written even when a claim fails: they show the failure."""
+    Each document is verified once (in parallel, and remembered in the cache); the
+    reports and the generated code read those results.  Reports are written even
+    when a claim fails: they show the failure."""
     from types import SimpleNamespace
 
     from . import codegen, report
-    from .derivation import DerivationError, derive_closed_form
 
+    store = open_cache(args)
     try:
-        documents = [load(f) for f in shipped_documents()]
-        results = [verify_document(doc, args.n, all_n=True) for doc in documents]
-    except (ClaimFileError, VerifierError) as exc:
+        documents = [load(f, store) for f in shipped_documents()]
+    except ClaimFileError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    options = dict(all_n=True, normal_forms=True)
+    outcomes = verify_many(
+        documents,
+        args.n,
+        jobs=args.jobs,
+        total_time_limit=args.total_time_limit,
+        closed_forms=True,
+        cache=store,
+        **options,
+    )
+    for doc, result in zip(documents, outcomes, strict=True):
+        if isinstance(result, VerifierError):
+            print(f"error: {doc.path}: {result}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+    results = outcomes
     ok = True
     extras = {}
     for doc, result in zip(documents, results, strict=True):
         print_result(result, sys.stdout)
         ok = ok and result.holds
-        if doc.closed_form:
-            try:
-                d = derive_closed_form(doc)
-            except DerivationError as exc:
-                print(f"error: {doc.path}: {exc}", file=sys.stderr)
-                ok = False
-                continue
-            print(
-                f"  derived closed form ({'equals' if d.holds else 'DIFFERS from'} "
-                f"{doc.closed_form}): {d.text}"
+        d = result.derivation
+        if not doc.closed_form:
+            continue
+        if isinstance(d, str) or d is None:
+            print(f"error: {doc.path}: {d or 'no closed form derived'}", file=sys.stderr)
+            ok = False
+            continue
+        print(
+            f"  derived closed form ({'equals' if d.holds else 'DIFFERS from'} "
+            f"{doc.closed_form}): {d.text}"
+        )
+        ok = ok and d.holds
+        extras[doc.id] = {
+            "derivation": SimpleNamespace(
+                latex_derived=d.latex_derived,
+                latex_document=d.latex_document,
+                holds=d.holds,
+                coefficients=d.coefficients_latex,
+                claim_id=d.claim_id,
             )
-            ok = ok and d.holds
-            extras[doc.id] = {
-                "derivation": SimpleNamespace(
-                    latex_derived=d.latex_derived,
-                    latex_document=d.latex_document,
-                    holds=d.holds,
-                    coefficients=d.coefficients_latex,
-                    claim_id=d.claim_id,
-                )
-            }
-    for path in report.write_reports(results, REPORTS, extras_by_id=extras):
+        }
+    keys = [result_key(doc, args.n, options, True) for doc in documents]
+    texts = {
+        r.document.id: _remembered(
+            store,
+            None if r.limited else cache_key("report", k),
+            lambda r=r: report.render_report(r, extras=extras.get(r.document.id)),
+        )
+        for r, k in zip(results, keys, strict=True)
+    }
+    for path in report.write_reports(results, REPORTS, texts=texts):
         print(f"wrote {path.relative_to(ROOT)}")
+    emitters = [(doc, r) for doc, r in zip(documents, results, strict=True) if doc.emit]
+    emitter_keys = tuple(k for k, d in zip(keys, documents, strict=True) if d.emit)
     try:
-        for path in codegen.write_generated(GENERATED):
+        texts = _remembered(
+            store,
+            None if any(r.limited for _, r in emitters) else cache_key("modules", emitter_keys),
+            lambda: codegen.render_modules(
+                [d for d, _ in emitters], {d.path: r for d, r in emitters}
+            ),
+        )
+        for path in codegen.write_generated(GENERATED, texts):
             print(f"wrote {path.relative_to(ROOT)}")
     except codegen.CodegenError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -312,6 +377,26 @@ def cmd_build(args) -> int:
         )
     print("build: all claims hold" if ok else "build: some claims FAIL")
     return EXIT_OK if ok else EXIT_FAIL
+
+
+def _remembered(store, name, compute):
+    """compute(), or what the cache holds under name (None: not remembered)."""
+    if store is None or name is None:
+        return compute()
+    value = store.get(name)
+    if value is None:
+        value = compute()
+        store.put(name, value)
+    return value
+
+
+def cmd_cache(args) -> int:
+    store = Cache()
+    if args.clear:
+        print(f"removed {store.clear()} entries from {store.directory}")
+    else:
+        print(store.directory)
+    return EXIT_OK
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -355,11 +440,51 @@ def build_parser() -> argparse.ArgumentParser:
         default="text",
         help="text: one line per claim (default); json: the same verdicts for machines",
     )
+    _run_options(v)
     v.set_defaults(func=cmd_verify)
     b = sub.add_parser("build", help="verify the shipped documents and regenerate their outputs")
     b.add_argument("--n", type=parse_ns, default=tuple(range(1, 9)), help="batch sizes")
+    _run_options(b)
     b.set_defaults(func=cmd_build)
+    c = sub.add_parser("cache", help="where results are remembered (--clear empties it)")
+    c.add_argument("--clear", action="store_true", help="remove every entry")
+    c.set_defaults(func=cmd_cache)
     return parser
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 1024:
+        raise argparse.ArgumentTypeError(f"expected a number of processes (1..1024), got {text!r}")
+    return value
+
+
+def _run_options(p) -> None:
+    p.add_argument(
+        "--jobs",
+        type=_positive_int,
+        default=default_jobs(),
+        metavar="N",
+        help="documents verified at once, one process each (default: the cores, here "
+        f"{default_jobs()}); the output is the same for any N",
+    )
+    p.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="verify everything again, and remember nothing (python -m derive cache "
+        "says where results are kept)",
+    )
+    p.add_argument(
+        "--total-time-limit",
+        type=_positive_seconds,
+        default=TOTAL_TIME_LIMIT_S,
+        metavar="SECONDS",
+        help="seconds the whole run may take; past it the claims left are UNDECIDED "
+        f"(default {TOTAL_TIME_LIMIT_S})",
+    )
 
 
 def main(argv=None) -> int:

@@ -453,8 +453,10 @@ def _check_contract(module, layout, helpers, terms) -> None:
                 )
 
 
-def render_module(documents: list[Document]) -> str:
-    """One rows or elementwise module's text from the documents that emit into it."""
+def render_module(documents: list[Document], results=None) -> str:
+    """One rows or elementwise module's text from the documents that emit into it
+    (``results`` as in codegen.render_modules)."""
+    results = results or {}
     layouts = {d.emit.layout for d in documents}
     if len(layouts) != 1:
         raise CodegenError(f"one module, several layouts {sorted(layouts)}")
@@ -466,7 +468,7 @@ def render_module(documents: list[Document]) -> str:
     sources = []
     for doc in documents:
         emitted = sorted({f.claim for f in doc.emit.formulas})
-        verified = verify_emitted(doc, emitted)
+        verified = verify_emitted(doc, emitted, result=results.get(doc.path))
         _check_roles(doc)
         for spec in doc.emit.formulas:
             if spec.name in helpers:

@@ -27,7 +27,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .results import FAILS, HOLDS, NOT_APPLICABLE, UNDECIDED, ClaimResult, DocumentResult
+from .results import (
+    FAILS,
+    HOLDS,
+    NOT_APPLICABLE,
+    UNDECIDED,
+    ClaimResult,
+    DocumentResult,
+    by_position,
+)
 from .results import format_ns as _format_ns
 
 FINDING, VACUOUS, CORRECTED, RESTORED = "finding", "vacuous", "corrected", "restored"
@@ -97,31 +105,6 @@ def _lettered(message: str) -> str:
 def _minus(value: str) -> str:
     """A number as prose writes it: a minus sign, not a hyphen."""
     return value.replace("-", "−")
-
-
-def by_position(claim, steps) -> list[list]:
-    """A claim's step verdicts (or proofs) split by case position.
-
-    Verdicts and proofs name their case by its label, and two cases may share
-    one (two "all i" cases of one claim): grouped by label, their verdicts
-    would merge.  Each case contributes its steps in order, numbered from 1,
-    and cases with one label have the same indices, so at one n either all of
-    them have steps or none has: a step numbered no higher than the one before
-    it, or under another label, starts the next case."""
-    out: list[list] = [[] for _ in claim.cases]
-    pos, last = 0, 0
-    for s in steps:
-        if not hasattr(s, "case"):  # a bare proof, not tied to a case
-            continue
-        while pos < len(claim.cases) and (
-            claim.cases[pos].label != s.case or s.step <= last or s.step > claim.cases[pos].steps
-        ):
-            pos, last = pos + 1, 0
-        if pos == len(claim.cases):
-            break
-        out[pos].append(s)
-        last = s.step
-    return out
 
 
 def counterexample_text(step, size: str = "n") -> str:

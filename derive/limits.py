@@ -11,6 +11,21 @@ from __future__ import annotations
 # mistaken or hostile file (/dev/zero, a log) from being read into memory.
 MAX_CLAIM_FILE_BYTES = 1 << 20
 
+# Claims in one file.  The largest shipped document has 28; 256 leaves room for
+# a course's whole problem set in one file, while a 1 MiB file of one-line claims
+# (some 7,000) is refused before any is checked.  --total-time-limit bounds the
+# time of the claims that are allowed.
+MAX_CLAIMS_PER_FILE = 256
+
+# A whole run (every claim of every file given) may take this long; past it the
+# claims not yet decided are UNDECIDED ("run time budget") and the exit code is
+# 3, keeping what was decided.  Verifying every shipped document (15 files) at
+# n = 1..8 with --all-n takes about 40 s of one core here; 900 s is some 20
+# times that, so a slow machine checking a course's files finishes, while a
+# stranger's file of slow claims costs at most 15 minutes instead of hours
+# (256 claims of 60 s).  --total-time-limit changes it.
+TOTAL_TIME_LIMIT_S = 900
+
 # Braces in a LaTeX field nested deeper than this are refused.  TeX stops at
 # 255 grouping levels ("TeX capacity exceeded"), and the report sets each
 # formula inside a few groups of its own; the shipped formulas nest at most 3.

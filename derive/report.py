@@ -20,6 +20,7 @@ are build products (ignored by git), the ``.tex`` files are committed.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
@@ -32,7 +33,6 @@ from pathlib import Path
 import jinja2
 import sympy as sp
 
-from .alln import normal_forms
 from .argument import layout
 from .claims import Claim, Document
 from .claimtex import indexed_latex, name_latex, side_latex
@@ -40,11 +40,10 @@ from .claimtex import terms as side_terms
 from .derivation import COEFFICIENT_TEX
 from .files import copy_atomic, describe_os_error, write_if_changed
 from .findings import FINDING, STATUS_WORDS, STATUSES, by_position, claim_status, findings
-from .language import N_SYMBOL, LanguageError, index_symbol
+from .language import N_SYMBOL, index_symbol
 from .latexsafe import comment_text
 from .limits import LATEXMK_TIMEOUT_S, PDF_SOURCE_DATE_EPOCH
 from .mathtext import escape_tex, prose, separate_names
-from .model import ModelError
 from .paths import DOCUMENTS, TEMPLATES, output_path
 from .results import (
     FAILS,
@@ -436,14 +435,16 @@ def _shown_indices(e):
     return e.xreplace(rep)
 
 
-def _normal_form(document: Document, case) -> tuple[TeX, str]:
-    """What every side of a case reduces to, for a symbolic n (one expression when
-    the sides agree in the prover's normal form, which is what makes agreement
-    visible; nothing when they do not, as for a claim that fails)."""
-    try:
-        forms = normal_forms(document, case)
-    except (LanguageError, ModelError, RuntimeError) as exc:
-        return TeX(""), f"no normal form for a symbolic n: {exc}"
+def _normal_form(document: Document, result: ClaimResult, position: int) -> tuple[TeX, str]:
+    """What every side of a case reduces to, for a symbolic n, as the verifier found
+    it (one expression when the sides agree in the prover's normal form, which is
+    what makes agreement visible; nothing when they do not, as for a claim that
+    fails, or when the verifier was not asked for them)."""
+    forms = result.normal_forms[position] if result.normal_forms else None
+    if forms is None:
+        return TeX(""), ""
+    if isinstance(forms, str):
+        return TeX(""), forms
     if any(f is None for f in forms):
         return TeX(""), "no normal form for a symbolic n"
     if any(f != forms[0] for f in forms[1:]):
@@ -557,9 +558,7 @@ def _claim_view(document: Document, result: ClaimResult, used_by, all_n, links) 
     cases = []
     for position, case in enumerate(claim.cases):
         steps = _step_views(result, position, size)
-        normal, remark = (TeX(""), "")
-        if all(s.holds for s in steps):
-            normal, remark = _normal_form(document, case)
+        normal, remark = _normal_form(document, result, position)
         cases.append(
             CaseView(
                 label=case.label,
@@ -822,18 +821,21 @@ def render_report(result: DocumentResult, *, extras: dict | None = None) -> str:
 
 
 def write_reports(
-    results: list[DocumentResult], outdir: Path = Path("reports"), **kw
+    results: list[DocumentResult], outdir: Path = Path("reports"), texts=None, **kw
 ) -> list[Path]:
     """Write ``<outdir>/<document id>.tex`` for each result; ``kw`` goes to
-    ``render_report`` (``extras``, or ``extras_by_id``: document id -> extras)."""
+    ``render_report`` (``extras``, or ``extras_by_id``: document id -> extras).
+    ``texts`` (document id -> text): reports already rendered, written as they are."""
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     by_id = kw.pop("extras_by_id", {}) or {}
+    texts = texts or {}
     paths = []
     for result in results:
         extras = by_id.get(result.document.id, kw.get("extras"))
         path = output_path(outdir, result.document.id, ".tex")
-        write_if_changed(path, render_report(result, extras=extras))
+        text = texts.get(result.document.id)
+        write_if_changed(path, render_report(result, extras=extras) if text is None else text)
         paths.append(path)
     return paths
 
@@ -977,6 +979,11 @@ def build_pdfs(
     build_dir.mkdir(parents=True, exist_ok=True)
     out = []
     for tex in map(Path, tex_paths):
+        stamp = build_dir / f"{tex.stem}.built-from"
+        built = _built_from(tex)
+        if built is not None and built == _read_stamp(stamp):
+            out.append(tex.with_suffix(".pdf"))  # this very source made this very PDF
+            continue
         proc = _run_latexmk(latexmk_command(tex.name, build_dir), tex.parent, timeout_s)
         log_path = build_dir / f"{tex.stem}.log"
         pdf = build_dir / f"{tex.stem}.pdf"
@@ -1010,8 +1017,25 @@ def build_pdfs(
             raise ReportBuildError(f"{tex}: see {log_path}\n" + "\n".join(problems[:5]))
         target = tex.with_suffix(".pdf")
         copy_atomic(pdf, target)
+        write_if_changed(stamp, _built_from(tex) or "")
         out.append(target)
     return out
+
+
+def _built_from(tex: Path) -> str | None:
+    """The sha256 of a report's source and of its PDF beside it (None without one)."""
+    pdf = tex.with_suffix(".pdf")
+    try:
+        return " ".join(hashlib.sha256(p.read_bytes()).hexdigest() for p in (tex, pdf))
+    except OSError:
+        return None
+
+
+def _read_stamp(stamp: Path) -> str | None:
+    try:
+        return stamp.read_text(encoding="ascii")
+    except (OSError, UnicodeDecodeError):
+        return None
 
 
 def main(argv=None) -> int:

@@ -91,6 +91,10 @@ class ClaimResult:
     claim: Claim
     verdicts: tuple[NVerdict, ...]
     proofs: tuple[AllNStep, ...] = ()  # all-n proofs, one per (case, step), when asked for
+    # Per case, when asked for (verify's normal_forms): what each side reduces to for
+    # a symbolic n (None for a side without one), a reason string where the sides
+    # cannot be read, or None where a step of the case does not hold (nothing to show).
+    normal_forms: tuple = ()
 
     @property
     def vacuous(self) -> bool:
@@ -105,6 +109,14 @@ class ClaimResult:
     @property
     def holds(self) -> bool:
         return self.status == HOLDS
+
+    def case_holds(self, position: int) -> bool:
+        """No step of the case at that position fails or is undecided, at any n."""
+        return all(
+            s.status not in (FAILS, UNDECIDED)
+            for v in self.verdicts
+            for s in by_position(self.claim, v.steps)[position]
+        )
 
     @property
     def proved_all_n(self) -> bool:
@@ -153,6 +165,8 @@ class DocumentResult:
     ns: tuple[int, ...]
     claims: tuple[ClaimResult, ...] = field(default_factory=tuple)
     all_n: bool = False
+    derivation: object = None  # derivation.Derivation when asked for, or why there is none
+    limited: bool = False  # a limit (time, memory, the run's budget) set some verdict
 
     @property
     def holds(self) -> bool:
@@ -161,6 +175,31 @@ class DocumentResult:
     @property
     def exit_code(self) -> int:
         return combine_exit_codes(c.exit_code(self.all_n) for c in self.claims)
+
+
+def by_position(claim, steps) -> list[list]:
+    """A claim's step verdicts (or proofs) split by case position.
+
+    Verdicts and proofs name their case by its label, and two cases may share
+    one (two "all i" cases of one claim): grouped by label, their verdicts
+    would merge.  Each case contributes its steps in order, numbered from 1,
+    and cases with one label have the same indices, so at one n either all of
+    them have steps or none has: a step numbered no higher than the one before
+    it, or under another label, starts the next case."""
+    out: list[list] = [[] for _ in claim.cases]
+    pos, last = 0, 0
+    for s in steps:
+        if not hasattr(s, "case"):  # a bare proof, not tied to a case
+            continue
+        while pos < len(claim.cases) and (
+            claim.cases[pos].label != s.case or s.step <= last or s.step > claim.cases[pos].steps
+        ):
+            pos, last = pos + 1, 0
+        if pos == len(claim.cases):
+            break
+        out[pos].append(s)
+        last = s.step
+    return out
 
 
 def combine_exit_codes(codes) -> int:

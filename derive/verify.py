@@ -20,6 +20,7 @@ positions through bare indices alone (``language.positions_by_index_only``).
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import random
 from dataclasses import dataclass
@@ -312,10 +313,28 @@ def prove_claim_all_n(claim: Claim, document: Document) -> tuple[AllNStep, ...]:
     return tuple(out)
 
 
+def case_normal_forms(document: Document, case):
+    """What every side of a case reduces to for a symbolic n (alln.normal_forms), or
+    why the sides cannot be read there."""
+    try:
+        return tuple(alln.normal_forms(document, case))
+    except (LanguageError, ModelError, RuntimeError) as exc:
+        return f"no normal form for a symbolic n: {exc}"
+
+
 def verify_claims(
-    document: Document, ns=DEFAULT_NS, *, full=False, seed=0, all_n=False, centre=True
+    document: Document,
+    ns=DEFAULT_NS,
+    *,
+    full=False,
+    seed=0,
+    all_n=False,
+    centre=True,
+    normal_forms=False,
 ):
-    """Each claim's result in turn (the checkers, and their caches, shared by all claims)."""
+    """Each claim's result in turn (the checkers, and their caches, shared by all claims).
+
+    normal_forms: also each holding case's normal forms, for the report."""
     checkers: dict[int, Checker] = {}
     for claim in document.claims:
         verdicts = []
@@ -324,14 +343,28 @@ def verify_claims(
                 checkers[n] = Checker(document.model_for(n), seed, centre=centre)
             verdicts.append(check_claim(claim, checkers[n], full=full))
         proofs = prove_claim_all_n(claim, document) if all_n else ()
-        yield ClaimResult(claim, tuple(verdicts), proofs)
+        result = ClaimResult(claim, tuple(verdicts), proofs)
+        if normal_forms:
+            forms = tuple(
+                case_normal_forms(document, case) if result.case_holds(pos) else None
+                for pos, case in enumerate(claim.cases)
+            )
+            result = dataclasses.replace(result, normal_forms=forms)
+        yield result
 
 
 def verify_document(
-    document: Document, ns=DEFAULT_NS, *, full=False, seed=0, all_n=False, centre=True
+    document: Document,
+    ns=DEFAULT_NS,
+    *,
+    full=False,
+    seed=0,
+    all_n=False,
+    centre=True,
+    normal_forms=False,
 ) -> DocumentResult:
     """Every claim of a document, in this process (for trusted documents; the CLI
     runs a stranger's file through ``bounded.verify_bounded``)."""
-    options = dict(full=full, seed=seed, all_n=all_n, centre=centre)
+    options = dict(full=full, seed=seed, all_n=all_n, centre=centre, normal_forms=normal_forms)
     results = tuple(verify_claims(document, ns, **options))
     return DocumentResult(document, tuple(ns), results, all_n=all_n)
