@@ -148,7 +148,7 @@ class Cache:
         try:
             with open(path, "rb") as f:
                 value = pickle.load(f)
-        except FileNotFoundError:
+        except OSError:
             self.misses += 1
             return None
         except Exception:  # a damaged or foreign entry: a miss, and gone
@@ -159,13 +159,21 @@ class Cache:
         return value
 
     def put(self, name: str, value) -> None:
+        """Store value under name; a cache that cannot be written (a full disk) is
+        only slower, so an OSError is not passed on."""
         self.check()
         data = dumps(value)
-        fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".tmp-", suffix=".pickle")
+        try:
+            fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".tmp-", suffix=".pickle")
+        except OSError:
+            return
         try:
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
             os.replace(tmp, self._path(name))
+        except OSError:
+            Path(tmp).unlink(missing_ok=True)
+            return
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise

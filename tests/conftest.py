@@ -13,6 +13,21 @@ import pytest
 from derive.claims import from_dict
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _own_cache(tmp_path_factory):
+    """The CLI's results cache in a folder of this test session's, never the user's."""
+    folder = tmp_path_factory.mktemp("derive-cache")
+    before = os.environ.get("DERIVE_CACHE_DIR")
+    os.environ["DERIVE_CACHE_DIR"] = str(folder)
+    yield folder
+    if before is None:
+        os.environ.pop("DERIVE_CACHE_DIR", None)
+    else:
+        os.environ["DERIVE_CACHE_DIR"] = before
+
+
 DOCUMENTS = ROOT / "derive" / "documents"
 SEED = DOCUMENTS / "bn_backward.toml"
 

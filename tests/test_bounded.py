@@ -1,10 +1,11 @@
 """Claims checked in a child process: a slow or huge claim is UNDECIDED, the rest run."""
 
+import dataclasses
 import time
 
 import pytest
 
-from derive.bounded import verify_bounded
+from derive.bounded import BUDGET_REASON, split_ns, verify_bounded, verify_many
 from derive.claims import from_dict
 from derive.results import HOLDS, UNDECIDED
 from derive.verify import VerifierError, verify_document
@@ -67,3 +68,58 @@ def test_an_input_error_found_late_still_is_an_input_error(monkeypatch):
     monkeypatch.setattr(bounded, "verify_claims", broken)
     with pytest.raises(VerifierError, match="field 'rhs'"):
         verify_bounded(_document("0"), (2,))
+
+
+# -- several documents at once, and the run's budget ---------------------------------------
+def _json(results):
+    from derive.cli import result_json
+
+    return [result_json(r) for r in results]
+
+
+def test_jobs_and_splitting_by_n_give_the_results_of_one_process(seed_document):
+    docs = [seed_document, _document("0"), _document("sum(x[k], k) - n*mu")]
+    ns = (1, 2, 3, 4)
+    one = verify_many(docs, ns, jobs=1, all_n=True, normal_forms=True)
+    two = verify_many(docs, ns, jobs=2, all_n=True, normal_forms=True)
+    split = [verify_many([d], ns, jobs=3, all_n=True, normal_forms=True)[0] for d in docs]
+    assert _json(one) == _json(two) == _json(split)
+    assert [[c.normal_forms for c in r.claims] for r in one] == [
+        [c.normal_forms for c in r.claims] for r in split
+    ]
+    assert [v.n for v in split[0].claims[0].verdicts] == list(ns)
+    assert not any(r.limited for r in one)
+
+
+def test_split_ns_balances_the_cost():
+    groups = split_ns(range(2, 17), 2)
+    assert sorted(n for g in groups for n in g) == list(range(2, 17))
+    costs = [sum(n * n for n in g) for g in groups]
+    assert max(costs) - min(costs) <= 16 * 16
+    assert split_ns((64,), 4) == [(64,)]
+
+
+def test_past_the_run_budget_the_claims_left_are_undecided_and_nothing_is_lost():
+    docs = [_document("0"), _document(SLOW), _document("0")]
+    start = time.perf_counter()
+    results = verify_many(docs, (64,), jobs=1, time_limit=60, total_time_limit=4)
+    assert time.perf_counter() - start < 4 + OVERHEAD_S
+    decided = [c for r in results for c in r.claims if c.status == HOLDS]
+    left = [c for r in results for c in r.claims if c.status == UNDECIDED]
+    assert len(decided) + len(left) == 9 and decided  # what was decided is kept
+    assert results[1].claims[1] in left  # the slow claim
+    assert all(c.verdicts[0].reason == BUDGET_REASON.format(4) for c in left)
+    for r in results:
+        assert r.limited == any(c.status == UNDECIDED for c in r.claims)
+    assert results[1].exit_code == 3
+
+
+def test_a_limited_result_is_not_remembered(tmp_path):
+    from derive.cache import Cache
+
+    path = tmp_path / "slow.toml"
+    store = Cache(tmp_path / "cache")
+    doc = dataclasses.replace(_document(SLOW), path=str(path), digest="d")
+    (first,) = verify_many([doc], (64,), time_limit=2, cache=store)
+    assert first.limited and first.claims[1].status == UNDECIDED
+    assert list((tmp_path / "cache").glob("*.pickle")) == []

@@ -190,3 +190,33 @@ def test_nothing_may_build_on_a_finding(tmp_path, text, claim, field):
     assert (err.claim, err.field) == (claim, field)
     assert "'slip' is expected to fail (a finding): nothing may build on it" in str(err)
     assert "\n" not in str(err)
+
+
+def test_a_file_with_too_many_claims_is_refused_naming_the_field(tmp_path):
+    from derive.limits import MAX_CLAIMS_PER_FILE
+
+    claim = '[[claims]]\nid = "c{}"\ntitle = "t"\nlatex = "x"\nfor = "all"\nlhs = "0"\nrhs = "0"\n'
+    head = '[document]\nid = "many"\ntitle = "Many"\n'
+    path = tmp_path / "many.toml"
+    path.write_text(head + "".join(claim.format(k) for k in range(MAX_CLAIMS_PER_FILE)))
+    assert len(load(path).claims) == MAX_CLAIMS_PER_FILE
+    path.write_text(head + "".join(claim.format(k) for k in range(MAX_CLAIMS_PER_FILE + 1)))
+    with pytest.raises(ClaimFileError) as info:
+        load(path)
+    message = str(info.value)
+    assert str(path) in message and "claims" in message
+    assert f"at most {MAX_CLAIMS_PER_FILE} per file" in message
+
+
+def test_load_skips_reading_sides_only_for_bytes_it_has_read(tmp_path):
+    from derive.cache import Cache
+
+    store = Cache(tmp_path / "cache")
+    path = tmp_path / "d.toml"
+    path.write_text(finding_toml())
+    assert load(path, store) == load(path)
+    assert load(path, store).digest == load(path).digest  # the second load was a hit
+    assert store.hits == 1
+    path.write_text(finding_toml("nosuch[i]"))
+    with pytest.raises(ClaimFileError, match="nosuch"):
+        load(path, store)

@@ -209,3 +209,103 @@ def test_json_says_what_each_claim_is_expected_to_give(tmp_path, capsys):
     slip = out["documents"][0]["claims"][1]
     assert (slip["verdict"], slip["as_expected"], slip["exit_code"]) == ("PASS", False, EXIT_FAIL)
     assert out["exit_code"] == EXIT_FAIL
+
+
+# -- many files at once, remembered --------------------------------------------------------
+def _several(tmp_path):
+    failing = only(mutate("eq3", "steps[4]", "2*(x[i] - mu)", "2*(x[i] + mu)"), "eq3")
+    failing["document"]["id"] = "failing"
+    finding = tmp_path / "finding.toml"
+    finding.write_text(finding_toml(), encoding="utf-8")
+    return [str(_file(tmp_path, failing, "failing.toml")), str(SEED), str(finding)]
+
+
+@pytest.mark.parametrize("form", ["text", "json"])
+def test_jobs_give_the_output_and_exit_code_of_one_process(tmp_path, capsys, form):
+    files = _several(tmp_path)
+    common = ["verify", *files, "--n", "1..3", "--all-n", "--format", form, "--no-cache"]
+    one = main([*common, "--jobs", "1"]), capsys.readouterr()
+    two = main([*common, "--jobs", "3"]), capsys.readouterr()
+    assert one == two and one[0] == EXIT_FAIL
+    if form == "json":
+        assert [d["path"] for d in json.loads(one[1].out)["documents"]] == files
+
+
+def _started(monkeypatch):
+    """The documents (paths) whose claims a run checks in a child."""
+    import derive.bounded as bounded
+
+    started = []
+    real = bounded._Run.start
+
+    def start(self, part):
+        started.append(part.document.path)
+        real(self, part)
+
+    monkeypatch.setattr(bounded._Run, "start", start)
+    return started
+
+
+def test_a_second_run_verifies_nothing_and_an_edit_only_its_file(tmp_path, capsys, monkeypatch):
+    files = _several(tmp_path)
+    common = ["verify", *files, "--n", "1..3", "--jobs", "2"]
+    started = _started(monkeypatch)
+    first = main(common), capsys.readouterr().out
+    assert sorted(started) == sorted(files)
+    started.clear()
+    assert (main(common), capsys.readouterr().out) == first
+    assert started == []
+    edited = files[0]
+    with open(edited, "a", encoding="utf-8") as f:
+        f.write("\n# edited\n")
+    assert (main(common), capsys.readouterr().out) == first
+    assert set(started) == {edited}  # in two parts (by n): two jobs, one file
+    started.clear()
+    assert main([*common, "--no-cache"]) == first[0]
+    assert sorted(started) == sorted(files)
+    capsys.readouterr()
+
+
+def test_past_the_total_time_limit_the_rest_is_undecided_with_exit_3(tmp_path, capsys):
+    slow = "sum(x[k], k)**16*sum(g[k], k)**16*sum(x[k]*g[k], k)**16"
+    data = {
+        "document": {"id": "s", "title": "S"},
+        "claims": [
+            {"id": "quick", "title": "t", "latex": "x", "for": "all", "lhs": "0", "rhs": "0"},
+            {"id": "slow", "title": "t", "latex": "x", "for": "all", "lhs": slow, "rhs": "0"},
+        ],
+    }
+    path = _file(tmp_path, data)
+    code = main(["verify", str(path), "--n", "64", "--total-time-limit", "3", "--no-cache"])
+    out = capsys.readouterr().out
+    assert code == EXIT_UNDECIDED
+    assert "PASS quick" in out and "UNDECIDED slow" in out
+    assert "run time budget: more than 3 s for the whole run" in out
+
+
+def test_bad_jobs_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["verify", str(SEED), "--jobs", "0"])
+    assert exc.value.code == 2
+    assert "expected a number of processes" in capsys.readouterr().err
+
+
+def test_cache_says_where_it_is_and_clears(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("DERIVE_CACHE_DIR", str(tmp_path / "c"))
+    assert main(["verify", str(SEED), "--n", "2"]) == EXIT_OK
+    capsys.readouterr()
+    assert main(["cache"]) == EXIT_OK
+    assert capsys.readouterr().out.strip() == str(tmp_path / "c")
+    assert main(["cache", "--clear"]) == EXIT_OK
+    assert "removed 2 entries" in capsys.readouterr().out
+    assert list((tmp_path / "c").glob("*.pickle")) == []
+
+
+def test_an_unsafe_cache_directory_is_not_used(tmp_path, capsys, monkeypatch):
+    folder = tmp_path / "open"
+    folder.mkdir()
+    folder.chmod(0o777)
+    monkeypatch.setenv("DERIVE_CACHE_DIR", str(folder))
+    assert main(["verify", str(SEED), "--n", "2"]) == EXIT_OK
+    assert "note: no cache" in capsys.readouterr().err
+    assert list(folder.iterdir()) == []
