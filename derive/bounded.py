@@ -114,6 +114,15 @@ class _Part:
     def finished(self) -> bool:
         return self.error is not None or (not self.todo and not self.closed_form)
 
+    def give_up(self, reason: str) -> None:
+        """The next item (a claim, else the closed form) is undecided, for reason."""
+        self.limited = True
+        if self.todo:
+            claim = self.todo.pop(0)
+            self.done.append(_undecided(claim, self.ns, self.options.get("all_n"), reason))
+        elif self.closed_form:
+            self.closed_form, self.derivation = False, f"closed form: {reason}"
+
 
 def split_ns(ns, parts: int) -> list[tuple[int, ...]]:
     """ns in at most ``parts`` groups of about equal cost (a check at n costs about n²)."""
@@ -153,12 +162,7 @@ class _Run:
         self.running.remove(part)
         if reason is None or part.finished:
             return
-        part.limited = True
-        if part.todo:
-            claim = part.todo.pop(0)
-            part.done.append(_undecided(claim, part.ns, part.options.get("all_n"), reason))
-        elif part.closed_form:
-            part.closed_form, part.derivation = False, f"closed form: {reason}"
+        part.give_up(reason)
         if not part.finished:
             self.waiting.insert(0, part)
 
@@ -216,12 +220,8 @@ class _Run:
             self.stop(part, None)
             self.waiting.append(part)
         for part in self.waiting:
-            part.limited = True
-            while part.todo:
-                claim = part.todo.pop(0)
-                part.done.append(_undecided(claim, part.ns, part.options.get("all_n"), reason))
-            if part.closed_form:
-                part.closed_form, part.derivation = False, f"closed form: {reason}"
+            while not part.finished:
+                part.give_up(reason)
         self.waiting = []
 
 

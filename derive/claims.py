@@ -24,6 +24,7 @@ from pathlib import Path
 
 from . import emits, files, paths
 from . import spec as specs
+from .cache import key as cache_key
 from .language import CASES, LanguageError, PositionError, parse, representatives
 from .latexsafe import LatexError, check_latex
 from .limits import MAX_CLAIM_FILE_BYTES, MAX_CLAIMS_PER_FILE
@@ -167,9 +168,7 @@ def load(path, cache=None) -> Document:
     digest = hashlib.sha256(raw).hexdigest()
     if cache is None:
         return dataclasses.replace(from_dict(data, path), digest=digest)
-    from .cache import key
-
-    name = key("sides-read", digest, str(path))
+    name = cache_key("sides-read", digest, str(path))
     checked = cache.get(name) is not None
     document = dataclasses.replace(from_dict(data, path, check_sides=not checked), digest=digest)
     if not checked:

@@ -309,7 +309,7 @@ def cmd_build(args) -> int:
         if isinstance(result, VerifierError):
             print(f"error: {doc.path}: {result}", file=sys.stderr)
             return EXIT_BAD_INPUT
-    results = outcomes
+    results = outcomes  # every one a DocumentResult now
     ok = True
     extras = {}
     for doc, result in zip(documents, results, strict=True):

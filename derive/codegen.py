@@ -304,8 +304,8 @@ def verify_emitted(document: Document, ids, ns=VERIFY_NS, result=None) -> tuple[
     else:
         sub = dataclasses.replace(document, claims=tuple(document.claim(c) for c in keep))
         claims = verify_document(sub, ns).claims
-    bad = [c.claim.id for c in claims if not c.holds]
-    bad += [c for c in keep if c not in {r.claim.id for r in claims}]
+    checked = {c.claim.id for c in claims}
+    bad = [c.claim.id for c in claims if not c.holds] + [c for c in keep if c not in checked]
     if bad:
         raise CodegenError(
             f"{document.path}: refusing to emit code, claim(s) {', '.join(bad)} do not hold"

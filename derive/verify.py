@@ -353,18 +353,8 @@ def verify_claims(
         yield result
 
 
-def verify_document(
-    document: Document,
-    ns=DEFAULT_NS,
-    *,
-    full=False,
-    seed=0,
-    all_n=False,
-    centre=True,
-    normal_forms=False,
-) -> DocumentResult:
-    """Every claim of a document, in this process (for trusted documents; the CLI
-    runs a stranger's file through ``bounded.verify_bounded``)."""
-    options = dict(full=full, seed=seed, all_n=all_n, centre=centre, normal_forms=normal_forms)
+def verify_document(document: Document, ns=DEFAULT_NS, **options) -> DocumentResult:
+    """Every claim of a document, in this process, with verify_claims's options (for
+    trusted documents; the CLI runs a stranger's file through ``bounded.verify_many``)."""
     results = tuple(verify_claims(document, ns, **options))
-    return DocumentResult(document, tuple(ns), results, all_n=all_n)
+    return DocumentResult(document, tuple(ns), results, all_n=bool(options.get("all_n")))
