@@ -9,6 +9,9 @@ A claim is one of three kinds, told apart by its fields:
   neighbours checked on its own;
 * cases: ``[[claims.cases]]``, each with its own ``for`` and sides.
 
+``latex``, the statement as the document typesets it, is optional: without it
+the report prints the statement from the sides (claimtex.statement_latex).
+
 Every problem found while loading is a ``ClaimFileError`` naming the file, the
 claim and the field, so the CLI can print it and exit 2.
 """
@@ -97,7 +100,7 @@ class Case:
 class Claim:
     id: str
     title: str
-    latex: str
+    latex: str  # the statement as the document writes it; "" when not given
     kind: str  # "equation" | "chain" | "cases"
     cases: tuple[Case, ...]
     uses: tuple[str, ...] = ()
@@ -291,8 +294,9 @@ def _claim(raw, path, pos) -> Claim:
     if not isinstance(cid, str) or not cid.strip():
         raise ClaimFileError(path, f"#{pos}", "id", "missing or empty id")
     _no_unknown(raw, CLAIM_KEYS, path, cid, None)
-    for key in ("title", "latex"):
-        _need_str(raw, key, path, cid, key)
+    _need_str(raw, "title", path, cid, "title")
+    if "latex" in raw:  # optional; without it the report prints the sides
+        _need_str(raw, "latex", path, cid, "latex")
     uses = raw.get("uses", [])
     if not isinstance(uses, list) or not all(isinstance(u, str) for u in uses):
         raise ClaimFileError(path, cid, "uses", "expected a list of claim ids")
@@ -321,7 +325,7 @@ def _claim(raw, path, pos) -> Claim:
     return Claim(
         id=cid,
         title=raw["title"],
-        latex=raw["latex"],
+        latex=raw.get("latex", ""),
         kind=kind,
         cases=tuple(cases),
         uses=tuple(uses),
@@ -416,6 +420,8 @@ def _check_untrusted(document: Document):
         if claim.kind == "cases":
             fields += [(f"cases[{k}].latex", c.latex) for k, c in enumerate(claim.cases, 1)]
         for field, text in fields:
+            if text == "":  # not given: nothing of the file's reaches the report
+                continue
             try:
                 check_latex(text)
             except LatexError as exc:

@@ -289,6 +289,31 @@ def side_latex(text: str, size: str = "n") -> str:
     return separate_names(ClaimPrinter().doprint(to_display(text, size)))
 
 
+# A case's condition, as text (with its mathematics in $...$).
+CASE_TEX = {
+    "all": "",
+    "all i": r"for every $i$",
+    "all i, j": r"for every $i, j$",
+    "i = j": r"for $i = j$",
+    "i != j": r"for $i \ne j$",
+}
+
+
+def statement_latex(claim, size: str = "n") -> str:
+    """A claim's statement: the ``latex`` its file writes, or else its sides
+    printed with "=" between them.  The cases of a claim with cases stand side
+    by side (``\\qquad``), each followed by its condition, which is how
+    report.document_display sets equations one per line."""
+    if claim.latex:
+        return claim.latex
+    shown = []
+    for case in claim.cases:
+        text = " = ".join(side_latex(s, size) for s in case.sides)
+        condition = CASE_TEX[case.label] if claim.kind == "cases" else ""
+        shown.append(text + (rf" \quad \text{{{condition}}}" if condition else ""))
+    return r", \qquad ".join(shown)
+
+
 # A term longer than this many characters of LaTeX (about a line) that is a
 # factor times a bracketed sum is broken inside its bracket too: unbroken, a
 # side of gI-derived was scaled to half size.

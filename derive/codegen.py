@@ -37,6 +37,7 @@ import sympy as sp
 from sympy.printing.numpy import NumPyPrinter
 
 from .claims import Document, load
+from .claimtex import statement_latex
 from .emits import EmitSpec, FormulaSpec
 from .files import write_if_changed
 from .language import CASES, N_SYMBOL, index_symbol, parse
@@ -504,7 +505,7 @@ def _helper_context(f: Formula) -> dict:
         "claim": f.claim.id,
         "title": f.claim.title,
         "side": f.side,
-        "latex": f.claim.latex,
+        "latex": statement_latex(f.claim, f.document.size),
         "inverse": f.document.emit.inverse,
         "centred": bool(f.document.emit.mean),
         "args": f.coefficient_args,

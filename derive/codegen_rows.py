@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import sympy as sp
 
 from .claims import Document
+from .claimtex import statement_latex
 from .codegen import (
     VERIFY_NS,
     CodegenError,
@@ -365,7 +366,7 @@ def helper_context(f: RowFormula) -> dict:
         "claim": f.claim.id,
         "title": f.claim.title,
         "side": f.side,
-        "latex": f.claim.latex,
+        "latex": statement_latex(f.claim, f.document.size),
         "args": f.args,
         "steps": f.steps,
         "value": code(f.value),

@@ -29,6 +29,7 @@ import sympy as sp
 from sympy.polys.polyfuncs import rational_interpolate
 
 from .claims import Case, Claim, Document
+from .claimtex import statement_latex
 from .exact import Field
 from .language import N_SYMBOL
 from .results import ClaimResult
@@ -72,7 +73,7 @@ class Derivation:
     text: str  # the derived form in the claim language
     claim: Claim  # direct derivative = derived form = the document's (F)
     result: ClaimResult
-    document_latex: str  # the target claim as the document writes it
+    document_latex: str  # the target claim as the document writes it (or its sides printed)
     model: str  # the document's model kind: "xhat" (upstream g) or "layer" (gamma*dy)
 
     @property
@@ -194,4 +195,5 @@ def derive_closed_form(document: Document, target: str | None = None, ns=None) -
     )
     verdicts = [check_claim(claim, Checker(document.model_for(n))) for n in ns]
     result = ClaimResult(claim, tuple(verdicts), prove_claim_all_n(claim, document))
-    return Derivation(coefficients, per_n, text, claim, result, target_claim.latex, document.model)
+    statement = statement_latex(target_claim, document.size)
+    return Derivation(coefficients, per_n, text, claim, result, statement, document.model)

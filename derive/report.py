@@ -35,7 +35,7 @@ import sympy as sp
 
 from .argument import layout
 from .claims import Claim, Document
-from .claimtex import indexed_latex, name_latex, side_latex
+from .claimtex import CASE_TEX, indexed_latex, name_latex, side_latex, statement_latex
 from .claimtex import terms as side_terms
 from .derivation import COEFFICIENT_TEX
 from .files import copy_atomic, describe_os_error, write_if_changed
@@ -63,14 +63,6 @@ LONG_LATEX = 1500
 # italic letter).  The text block is 15 cm wide, about 65 such letters at
 # 11pt; the margin leaves room for the "= " prefix and for estimation error.
 LINE_UNITS = 52
-
-CASE_TEX = {
-    "all": "",
-    "all i": r"for every $i$",
-    "all i, j": r"for every $i, j$",
-    "i = j": r"for $i = j$",
-    "i != j": r"for $i \ne j$",
-}
 
 PDFLATEX_DEBIAN_PACKAGES = (
     "latexmk texlive-latex-base texlive-latex-recommended "
@@ -539,6 +531,7 @@ class ClaimView:
     corrects: tuple[tuple[str, TeX], ...]  # the claim as printed, for a corrected one
     kind: str
     statement: TeX
+    statement_printed: bool  # no latex in the file: the statement is printed from the sides
     verdict_summary: TeX  # "holds for $n = 2..8$; n/a for $n = 1$"
     checked: str  # the n actually decided, as ranges
     all_n: str
@@ -591,7 +584,8 @@ def _claim_view(document: Document, result: ClaimResult, used_by, all_n, links) 
         origin_label=ORIGIN_LABELS[claim.origin],
         corrects=((claim.corrects, label(claim.corrects)),) if claim.corrects else (),
         kind=claim.kind,
-        statement=document_display(claim.latex),
+        statement=document_display(statement_latex(claim, size)),
+        statement_printed=not claim.latex,
         verdict_summary=TeX(
             "; ".join(
                 verdict_text(status, [v.n for v in result.verdicts if v.status == status], size)

@@ -176,3 +176,50 @@ def numeric_grad(f, x, dy, step):
         xm[idx] -= step
         grad[idx] = np.sum(dy * (f(xp) - f(xm))) / (2 * step)
     return grad
+
+
+# -- claims without latex: the report prints their statements from the sides --------------
+def plain_toml() -> str:
+    """A document over L = Σ x_k² whose claims write no latex (an equation, a chain,
+    a claim with cases), but for "written", which keeps its own."""
+    return """[document]
+id = "plain"
+title = "Squares, without LaTeX"
+
+[model]
+vectors = ["x"]
+nodes = ["L = sum(x[k]**2, k)"]
+
+[[claims]]
+id = "grad"
+title = "The gradient of L"
+for = "all i"
+lhs = "D(L, x[i])"
+rhs = "2*x[i]"
+
+[[claims]]
+id = "grad-chain"
+title = "The gradient, in two steps"
+for = "all i"
+steps = ["D(L, x[i])", "2*x[i]", "x[i] + x[i]"]
+
+[[claims]]
+id = "hessian"
+title = "The Hessian of L"
+[[claims.cases]]
+for = "i = j"
+lhs = "D(D(L, x[i]), x[j])"
+rhs = "2"
+[[claims.cases]]
+for = "i != j"
+lhs = "D(D(L, x[i]), x[j])"
+rhs = "0"
+
+[[claims]]
+id = "written"
+title = "The gradient, as written"
+latex = '\\frac{\\partial L}{\\partial x_i} = 2 x_i'
+for = "all i"
+lhs = "D(L, x[i])"
+rhs = "2*x[i]"
+"""

@@ -1,7 +1,7 @@
 import pytest
 
 from derive.claims import ClaimFileError, from_dict, load, side_fields
-from tests.conftest import SEED, finding_toml, seed_data
+from tests.conftest import SEED, finding_toml, plain_toml, seed_data
 
 # Every claim of shared/seed/claims.md, in the post's order (see the ids' notes
 # in the claim file for which restored line each one encodes).
@@ -220,3 +220,34 @@ def test_load_skips_reading_sides_only_for_bytes_it_has_read(tmp_path):
     path.write_text(finding_toml("nosuch[i]"))
     with pytest.raises(ClaimFileError, match="nosuch"):
         load(path, store)
+
+
+def test_a_claim_without_latex_loads(tmp_path):
+    document = load(_write(tmp_path, plain_toml()))
+    kinds = {c.id: (c.kind, c.latex) for c in document.claims}
+    assert kinds == {
+        "grad": ("equation", ""),
+        "grad-chain": ("chain", ""),
+        "hessian": ("cases", ""),
+        "written": ("equation", r"\frac{\partial L}{\partial x_i} = 2 x_i"),
+    }
+
+
+@pytest.mark.parametrize("latex", ['""', '"  "', "1"])
+def test_a_written_latex_must_be_a_non_empty_string(tmp_path, latex):
+    path = _write(
+        tmp_path, plain_toml().replace('id = "grad"\n', f'id = "grad"\nlatex = {latex}\n')
+    )
+    with pytest.raises(ClaimFileError) as info:
+        load(path)
+    err = info.value
+    assert (err.path, err.claim, err.field) == (str(path), "grad", "latex")
+    assert "missing or empty (expected a string)" in str(err)
+    assert str(path) in str(err) and "'grad'" in str(err) and "'latex'" in str(err)
+
+
+def test_without_the_claim_s_latex_a_case_s_latex_is_still_checked(tmp_path):
+    text = plain_toml().replace('rhs = "0"\n', 'rhs = "0"\nlatex = "\\\\input{x}"\n')
+    with pytest.raises(ClaimFileError, match="input") as info:
+        load(_write(tmp_path, text))
+    assert (info.value.claim, info.value.field) == ("hessian", "cases[2].latex")

@@ -1,6 +1,10 @@
 """The claim language printed as mathematics, as written."""
 
-from derive.claimtex import name_latex, side_latex, terms
+import tomllib
+
+from derive.claims import from_dict
+from derive.claimtex import name_latex, side_latex, statement_latex, terms
+from tests.conftest import plain_toml
 
 
 def test_names_print_as_their_letters():
@@ -60,3 +64,30 @@ def test_exp_and_log_print_as_mathematics_as_written():
     # nothing simplified: log(exp(u)) stays, and a power of e^u is bracketed
     assert side_latex("log(exp(z[i]))") == r"\log{\left(e^{z_{i}} \right)}"
     assert side_latex("exp(z[i])**2") == r"\left(e^{z_{i}}\right)^{2}"
+
+
+def test_a_statement_is_its_written_latex_or_else_its_sides():
+    document = from_dict(tomllib.loads(plain_toml()))
+    grad = r"\frac{\mathrm{d} L}{\mathrm{d} x_{i}}"
+    hessian = r"\frac{\mathrm{d}}{\mathrm{d} x_{j}}\left(" + grad + r"\right)"
+    assert statement_latex(document.claim("grad")) == grad + " = 2 x_{i}"
+    assert statement_latex(document.claim("grad-chain")) == grad + " = 2 x_{i} = x_{i} + x_{i}"
+    assert statement_latex(document.claim("hessian")) == (
+        hessian
+        + r" = 2 \quad \text{for $i = j$}, \qquad "
+        + hessian
+        + r" = 0 \quad \text{for $i \ne j$}"
+    )
+    assert statement_latex(document.claim("written")) == r"\frac{\partial L}{\partial x_i} = 2 x_i"
+
+
+def test_cases_for_every_value_print_no_condition_and_sums_use_the_size():
+    data = tomllib.loads(plain_toml())
+    data["claims"][2]["cases"] = [
+        {"for": "all", "lhs": "sum(D(L, x[k]), k)", "rhs": "2*sum(x[k], k)"},
+        {"for": "all", "lhs": "sum(D(L, x[k]), k)", "rhs": "sum(2*x[k], k)"},
+    ]
+    sums = r"\sum_{k=1}^{m} \frac{\mathrm{d} L}{\mathrm{d} x_{k}}"
+    assert statement_latex(from_dict(data).claim("hessian"), size="m") == (
+        sums + r" = 2 \sum_{k=1}^{m} x_{k}, \qquad " + sums + r" = \sum_{k=1}^{m} 2 x_{k}"
+    )

@@ -17,7 +17,7 @@ from derive.claims import from_dict
 from derive.model import Model
 from derive.spec import preset
 from derive.verify import verify_document
-from tests.conftest import finding_toml, mutate, only, seed_data
+from tests.conftest import finding_toml, mutate, only, plain_toml, seed_data
 
 _M = Model(preset("xhat", False), 3)
 x, mu = _M.families["x"], _M.scalars["mu"]
@@ -546,3 +546,59 @@ def test_a_finding_that_holds_is_reported_as_an_error():
 
 def test_a_report_without_a_finding_does_not_mention_one(seed_tex):
     assert "st-finding" not in seed_tex and "on purpose" not in seed_tex
+
+
+# --------------------------------------------------------------------------- no latex
+
+
+@pytest.fixture(scope="module")
+def plain_result():
+    """plain_toml verified: claims without latex, and "written" with its own."""
+    return verify_document(from_dict(tomllib.loads(plain_toml())), NS)
+
+
+@pytest.fixture(scope="module")
+def plain_tex(plain_result):
+    return report.render_report(plain_result)
+
+
+def _statement(tex: str, claim_id: str) -> str:
+    return _claim_section(tex, claim_id).split(r"\textbf{Case 1")[0].split("As checked")[0]
+
+
+GRAD = r"\frac{\mathrm{d} L}{\mathrm{d} x_{i}}"
+HESSIAN = r"\frac{\mathrm{d}}{\mathrm{d} x_{j}}\left(" + GRAD + r"\right)"
+PRINTED = r"\textbf{The document writes} (printed from the claim file's sides):"
+
+
+def test_without_latex_the_statement_is_printed_from_the_sides(plain_tex):
+    grad = _statement(plain_tex, "grad")
+    assert PRINTED in grad and rf"\fitmath{{{GRAD} = 2 x_{{i}}}}" in grad
+    chain = _statement(plain_tex, "grad-chain")  # one line per "=", as a written chain
+    assert PRINTED in chain
+    assert rf"\begin{{aligned}}{GRAD} &= 2 x_{{i}} \\ &= x_{{i}} + x_{{i}}\end{{aligned}}" in chain
+    cases = _statement(plain_tex, "hessian")  # one line per case, with its condition
+    assert PRINTED in cases
+    assert (
+        rf"\begin{{gathered}}{HESSIAN} = 2 \quad \text{{for $i = j$}}, \\ "
+        rf"{HESSIAN} = 0 \quad \text{{for $i \ne j$}}\end{{gathered}}"
+    ) in cases
+    # each case is still shown under its heading, as checked
+    section = _claim_section(plain_tex, "hessian")
+    assert r"\textbf{Case 1, for $i = j$.}" in section
+    assert r"\textbf{Case 2, for $i \ne j$.}" in section
+
+
+def test_a_written_latex_wins(plain_tex):
+    written = _statement(plain_tex, "written")
+    assert r"\textbf{The document writes}:" in written and "printed from" not in written
+    assert r"\fitmath{\frac{\partial L}{\partial x_i} = 2 x_i}" in written
+    assert GRAD not in written
+
+
+def test_a_report_without_latex_builds(tmp_path, plain_result):
+    need_latexmk()
+    (tex,) = report.write_reports([plain_result], tmp_path)
+    (pdf,) = report.build_pdfs([tex], tmp_path / "_build")
+    assert pdf.read_bytes().startswith(b"%PDF")
+    assert report.log_problems(report.read_log(tmp_path / "_build" / "plain.log")) == []
