@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 N      ?= 1..8
+# pytest-xdist workers for `make test` (auto: one per core; TEST_JOBS=0 runs in one process).
+TEST_JOBS ?= auto
 
 .DEFAULT_GOAL := all
 .PHONY: all install verify test lint check-generated pdf bench clean help
@@ -28,7 +30,7 @@ verify: install ## check every claim of the shipped documents (N=2..16 to change
 test: $(VENV)/.test-installed ## lint, then run the test suite
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_JOBS)
 
 lint: $(VENV)/.test-installed ## ruff only
 	$(PY) -m ruff check .
