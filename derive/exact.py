@@ -108,9 +108,13 @@ class Field:
         # Generators: square roots (with relations) and exponentials and logarithms
         # (without: treated as indeterminates, so a zero remainder is an identity).
         self.roots: list[_Root] = []
+        self._suffix: dict = {}  # (older ring, ring) -> whether a lift only pads
         self.relations: list = []
         self._build_ring()
         self._node_forms: dict = {}
+        # Every subexpression's form, shared by all sides: claims repeat sums and
+        # products (x̂_j dy_j, Σ dy).  A form from an older ring is lifted on use.
+        self._forms: dict = {}
 
     # -- the ring ------------------------------------------------------------
     def _build_ring(self):
@@ -164,11 +168,30 @@ class Field:
         num, den = form
         if num.ring is self.ring:
             return form
-        return num.set_ring(self.ring), den.set_ring(self.ring)
+        return self._lift(num), self._lift(den)
+
+    def _lift(self, p):
+        # Generators are only ever prepended (the newest root first), so an older
+        # ring's monomials gain leading zeros.  SymPy's set_ring matches the
+        # generators by name, and that search dominated large sides.
+        ring = self.ring
+        if p.ring is ring:
+            return p
+        k = ring.ngens - p.ring.ngens
+        pair = (p.ring, ring)
+        if pair not in self._suffix:
+            self._suffix[pair] = k >= 0 and ring.symbols[k:] == p.ring.symbols
+        if not self._suffix[pair]:
+            return p.set_ring(ring)
+        pad = (0,) * k
+        out = ring.zero
+        for monom, coeff in p.items():
+            out[pad + monom] = coeff
+        return out
 
     def reduce(self, p):
         """The normal form of p modulo the relations."""
-        p = p.set_ring(self.ring) if p.ring is not self.ring else p
+        p = self._lift(p)
         if not self.relations:
             return p
         if not self._monic:
@@ -197,7 +220,7 @@ class Field:
     # -- deciding --------------------------------------------------------------
     def form(self, expr):
         """(numerator, denominator) of expr; raises Undefined or Undecidable."""
-        return self.lift(self._to_ring(expr, {}))
+        return self.lift(self._to_ring(expr, self._forms))
 
     def equal(self, a, b) -> bool:
         """Two forms agree wherever both are defined (a sufficient test, exact)."""
@@ -228,7 +251,7 @@ class Field:
                 node = self.model.node_of(atom)
                 pos = atom.indices[0] if isinstance(atom, sp.Indexed) else None
                 try:
-                    body = self._to_ring(node.body_at(pos), {})
+                    body = self._to_ring(node.body_at(pos), self._forms)
                 except PositionError as exc:
                     raise Undefined(str(exc)) from None
                 form = _KIND_FORMS.get(node.kind.name)
@@ -244,8 +267,10 @@ class Field:
         return self.lift(hit)
 
     def _to_ring(self, e, memo):
-        if e in memo:
-            return self.lift(memo[e])
+        hit = memo.get(e)
+        if hit is not None:
+            hit = memo[e] = self.lift(hit)
+            return hit
         ring = self.ring
         if e in self.atoms:
             out = self.atoms[e]

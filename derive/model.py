@@ -26,6 +26,7 @@ import functools
 import sympy as sp
 from sympy import Indexed, IndexedBase, KroneckerDelta, Sum, Symbol
 
+from . import chainrule
 from . import nodes as kinds
 from .language import N_SYMBOL, LanguageError, PositionError, parse_side, read
 from .spec import ModelSpec, NodeSpec, SpecError
@@ -89,6 +90,7 @@ class Model:
             raise ModelError(f"n must be a positive integer, got {n}")
         self.spec = spec
         self.n = n
+        self._sum_memo: dict = {}  # claims repeat their sums (Σ dy_k x̂_k)
         self.size = sp.Integer(n) if isinstance(n, int) else N_SYMBOL
         positive = set(spec.positive)
         self.families: dict[str, IndexedBase] = {
@@ -117,6 +119,7 @@ class Model:
             name: self._find_descendants(name) for name in (*self.input_names, *self.nodes)
         }
         self._adjoint_memo: dict = {}
+        self._diff_memo: dict = {}
         self._inputs_memo: dict = {}
         self.constraints = tuple(self._read_constraint(c) for c in spec.constraints)
         self.solved = self._solve() if not self.symbolic else ()
@@ -278,6 +281,13 @@ class Model:
     # -- sums --------------------------------------------------------------
     def sum(self, f, k: Symbol, ne=None):
         """Σ_k f over k = 1..n, skipping k == ne when given."""
+        key = (f, k, ne)
+        hit = self._sum_memo.get(key)
+        if hit is None:
+            hit = self._sum_memo[key] = self._sum(f, k, ne)
+        return hit
+
+    def _sum(self, f, k, ne):
         if self.symbolic:
             if ne is not None:
                 f = f * (1 - KroneckerDelta(ne, k))
@@ -349,10 +359,10 @@ class Model:
             lambda a: isinstance(a, Indexed) and a.base.name in indexed,
             self.definition,
         )
-        out = sp.diff(e, v)
+        out = self._diff(e, v)
         for s, mark in markers.items():
             node = self.node_atoms[s]
-            out += sp.diff(e, mark) * node.kind.chain(s, node.body, sp.diff(node.body, v))
+            out += self._diff(e, mark) * node.kind.chain(s, node.body, self._diff(node.body, v))
         return out.xreplace({m: s for s, m in markers.items()})
 
     def adjoint(self, f, v):
@@ -361,12 +371,19 @@ class Model:
         f = sp.sympify(f)
         down = self.descendants(self.name_of(v))
         e = self._substitute_indexed(f, down)
-        out = sp.diff(e, v)
+        out = self._diff(e, v)
         for s in sorted(e.free_symbols, key=lambda a: a.name):
             node = self.node_atoms.get(s)
             if node is not None and node.name in down:
-                out += sp.diff(e, s) * self._adjoint_scalar(node, v)
+                out += self._diff(e, s) * self._adjoint_scalar(node, v)
         return out
+
+    def _diff(self, e, v):
+        # At a symbolic n, SymPy's own diff: the all-n proofs and the reports print
+        # what it gives.  At a concrete n, the memoised chain rule (chainrule.py).
+        if self.symbolic:
+            return sp.diff(e, v)
+        return chainrule.diff(e, v, self._diff_memo.setdefault(v, {}))
 
     def _adjoint_scalar(self, node: Node, v):
         key = (node.name, v)

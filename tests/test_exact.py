@@ -70,3 +70,17 @@ def test_a_log_or_root_of_a_value_negative_everywhere_is_undefined():
         with pytest.raises(Undefined):
             field.form(parse(text, model, {}))
     assert field.form(parse("log(x**2 + exp(z))", model, {}))  # positive: defined
+
+
+def test_lifting_to_a_ring_with_new_generators_is_sympys_set_ring():
+    model, field = _field({"scalars": ["a", "b"]})
+    old = field.form(parse("a*b/(3*a**2 + 1)", model, {}))
+    ring = field.ring
+    field.form(parse("sqrt(a**2 + 1) + exp(b)", model, {}))  # two new generators
+    assert field.ring.ngens == ring.ngens + 2
+    for p in old:
+        assert field._lift(p) == p.set_ring(field.ring)
+    # a remembered subexpression comes back in the current ring, equal to a fresh one
+    again = field.form(parse("a*b/(3*a**2 + 1)", model, {}))
+    assert all(p.ring is field.ring for p in again)
+    assert field.equal(again, field.lift(old))
