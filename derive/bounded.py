@@ -25,11 +25,12 @@ from __future__ import annotations
 import dataclasses
 import multiprocessing
 import os
+import pickle
 import resource
 import time
 from multiprocessing.connection import wait
 
-from .cache import Cache
+from .cache import Cache, dumps
 from .cache import key as cache_key
 from .claims import Document
 from .limits import CLAIM_MEMORY_BYTES, CLAIM_TIME_LIMIT_S
@@ -49,29 +50,35 @@ def _address_space() -> int:
         return 0
 
 
+def _send(conn, message) -> None:
+    # Pickled as trees (cache.dumps): SymPy's own pickles rebuild each Add and Mul
+    # by evaluating it again, and unpickling results was most of the parent's time.
+    conn.send_bytes(dumps(message))
+
+
 def _child(conn, document: Document, ns, options: dict, memory: int, closed_form: bool) -> None:
     # The cap is on top of what the fork already maps (imported libraries).
     limit = _address_space() + memory
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     try:
         for result in verify_claims(document, ns, **options):
-            conn.send(("claim", result))
+            _send(conn, ("claim", result))
         if closed_form:
             from .derivation import DerivationError, derive_closed_form
 
             try:
-                conn.send(("derivation", derive_closed_form(document)))
+                _send(conn, ("derivation", derive_closed_form(document)))
             except DerivationError as exc:
-                conn.send(("derivation", str(exc)))
-        conn.send(("done", None))
+                _send(conn, ("derivation", str(exc)))
+        _send(conn, ("done", None))
     except VerifierError as exc:
-        conn.send(("error", str(exc)))
+        _send(conn, ("error", str(exc)))
     except MemoryError:
-        conn.send(("memory", None))
+        _send(conn, ("memory", None))
     except RecursionError:
-        conn.send(("crash", "the expression is nested too deeply to process"))
+        _send(conn, ("crash", "the expression is nested too deeply to process"))
     except Exception as exc:  # a bug must not pass for a verdict: the claim is undecided
-        conn.send(("crash", f"internal error: {type(exc).__name__}: {exc}"))
+        _send(conn, ("crash", f"internal error: {type(exc).__name__}: {exc}"))
     finally:
         conn.close()
 
@@ -168,7 +175,7 @@ class _Run:
 
     def receive(self, part: _Part) -> None:
         try:
-            kind, payload = part.conn.recv()
+            kind, payload = pickle.loads(part.conn.recv_bytes())
         except EOFError:
             self.stop(part, "the check stopped (out of memory, or killed)")
             return
@@ -333,3 +340,34 @@ def verify_bounded(document: Document, ns=DEFAULT_NS, **kw) -> DocumentResult:
     if isinstance(result, VerifierError):
         raise result
     return result
+
+
+_TASKS: list = []  # forked_map's thunks, read by the forked workers
+
+
+def _run_task(k: int):
+    try:
+        return True, _TASKS[k]()
+    except Exception as exc:  # sent back and raised there, in order
+        return False, exc
+
+
+def forked_map(thunks, jobs: int) -> list:
+    """[t() for t in thunks], up to ``jobs`` at once in forked workers (so that the
+    thunks, closures over results in this process, need no pickling); the first
+    exception a thunk raised is raised here.  For trusted work (rendering the
+    shipped reports): nothing here is bounded."""
+    global _TASKS
+    thunks = list(thunks)
+    if jobs <= 1 or len(thunks) <= 1:
+        return [t() for t in thunks]
+    _TASKS = thunks
+    try:
+        with multiprocessing.get_context("fork").Pool(min(jobs, len(thunks))) as pool:
+            outcomes = pool.map(_run_task, range(len(thunks)), chunksize=1)
+    finally:
+        _TASKS = []
+    for ok, value in outcomes:
+        if not ok:
+            raise value
+    return [value for _, value in outcomes]

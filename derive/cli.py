@@ -15,7 +15,7 @@ import os
 import sys
 from pathlib import Path
 
-from .bounded import result_key, verify_many
+from .bounded import forked_map, result_key, verify_many
 from .cache import Cache, CacheError
 from .cache import key as cache_key
 from .claims import ClaimFileError, load
@@ -337,31 +337,34 @@ def cmd_build(args) -> int:
             )
         }
     keys = [result_key(doc, args.n, options, True) for doc in documents]
-    texts = {
-        r.document.id: _remembered(
-            store,
+    emitters = [(doc, r) for doc, r in zip(documents, results, strict=True) if doc.emit]
+    emitter_keys = tuple(k for k, d in zip(keys, documents, strict=True) if d.emit)
+    # The generated modules first: the longest task, so that it does not start last.
+    tasks = [
+        (
+            None if any(r.limited for _, r in emitters) else cache_key("modules", emitter_keys),
+            lambda: _rendered(
+                codegen.render_modules, [d for d, _ in emitters], {d.path: r for d, r in emitters}
+            ),
+        )
+    ]
+    tasks += [
+        (
             None if r.limited else cache_key("report", k),
             lambda r=r: report.render_report(r, extras=extras.get(r.document.id)),
         )
         for r, k in zip(results, keys, strict=True)
-    }
+    ]
+    modules, *reports = _remembered(store, tasks, args.jobs)
+    texts = {r.document.id: text for r, text in zip(results, reports, strict=True)}
     for path in report.write_reports(results, REPORTS, texts=texts):
         print(f"wrote {path.relative_to(ROOT)}")
-    emitters = [(doc, r) for doc, r in zip(documents, results, strict=True) if doc.emit]
-    emitter_keys = tuple(k for k, d in zip(keys, documents, strict=True) if d.emit)
-    try:
-        texts = _remembered(
-            store,
-            None if any(r.limited for _, r in emitters) else cache_key("modules", emitter_keys),
-            lambda: codegen.render_modules(
-                [d for d, _ in emitters], {d.path: r for d, r in emitters}
-            ),
-        )
-        for path in codegen.write_generated(GENERATED, texts):
-            print(f"wrote {path.relative_to(ROOT)}")
-    except codegen.CodegenError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    if isinstance(modules, codegen.CodegenError):
+        print(f"error: {modules}", file=sys.stderr)
         ok = False
+    else:
+        for path in codegen.write_generated(GENERATED, modules):
+            print(f"wrote {path.relative_to(ROOT)}")
     if report.latexmk_available():
         try:
             for path in report.build_pdfs(sorted(REPORTS.glob("*.tex")), REPORTS / "_build"):
@@ -379,15 +382,28 @@ def cmd_build(args) -> int:
     return EXIT_OK if ok else EXIT_FAIL
 
 
-def _remembered(store, name, compute):
-    """compute(), or what the cache holds under name (None: not remembered)."""
-    if store is None or name is None:
-        return compute()
-    value = store.get(name)
-    if value is None:
-        value = compute()
-        store.put(name, value)
-    return value
+def _rendered(render, *args):
+    """render(*args), or the CodegenError it raised (reported, not remembered)."""
+    from .codegen import CodegenError
+
+    try:
+        return render(*args)
+    except CodegenError as exc:
+        return exc
+
+
+def _remembered(store, tasks, jobs: int) -> list:
+    """For each (name, compute): what the cache holds under name, or compute(),
+    the missing ones up to ``jobs`` at once (name None: not remembered)."""
+    values = [store.get(name) if store and name else None for name, _ in tasks]
+    missing = [k for k, v in enumerate(values) if v is None]
+    computed = forked_map([tasks[k][1] for k in missing], jobs)
+    for k, value in zip(missing, computed, strict=True):
+        values[k] = value
+        name = tasks[k][0]
+        if store and name and not isinstance(value, Exception):
+            store.put(name, value)
+    return values
 
 
 def cmd_cache(args) -> int:

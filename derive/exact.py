@@ -79,12 +79,26 @@ class Field:
             for node in model.nodes.values():
                 if node.index is not None or node.kind.name != "explicit" or node.undefined:
                     continue
-                for v in model.spec.vectors:
-                    if v in self.centred or v in model.constrained:
-                        continue
-                    total = sp.Add(*[model.families[v][c] for c in range(1, n + 1)])
-                    if sp.expand(node.body * n - total) == 0:
-                        self.centred[v] = node.name
+                # Only a body in one vector's n positions alone can be its mean: the
+                # expansion below is then tried for that vector only (a miss is sound).
+                body = node.body
+                positions = body.atoms(sp.Indexed)
+                named = {a.base.name for a in positions}
+                if len(named) != 1 or len(positions) != n:
+                    continue
+                (v,) = named
+                if v not in model.spec.vectors:
+                    continue  # an indexed node's family, not an input
+                labels = {a.base.label for a in positions}
+                if (
+                    v in self.centred
+                    or v in model.constrained
+                    or body.free_symbols - positions - labels
+                ):
+                    continue
+                total = sp.Add(*[model.families[v][c] for c in range(1, n + 1)])
+                if sp.expand(body * n - total) == 0:
+                    self.centred[v] = node.name
         self._input_gens: list[tuple[sp.Dummy, object]] = []  # (generator, what it is)
         for v in model.spec.vectors:
             if v in self.centred:
