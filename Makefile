@@ -47,6 +47,7 @@ bench: $(VENV)/.test-installed ## time verification and the backward against the
 	$(PY) benchmarks/bench.py $(BENCH_ARGS)
 	$(PY) benchmarks/core_speed.py
 	$(PY) benchmarks/softmax_bench.py $(filter --quick,$(BENCH_ARGS))
+	$(PY) benchmarks/build_bench.py $(filter --quick,$(BENCH_ARGS))
 
 clean: ## remove the virtual environment and build folders
 	rm -rf $(VENV) reports/_build .pytest_cache .ruff_cache
