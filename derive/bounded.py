@@ -97,13 +97,14 @@ def _undecided(claim, ns, all_n: bool, reason: str) -> ClaimResult:
 
 @dataclasses.dataclass
 class _Part:
-    """One child's share of a document: every claim at some of the n."""
+    """One child's share of a document: some of its claims at some of the n."""
 
     index: int  # the document's position in the input
     document: Document
     ns: tuple[int, ...]
     options: dict
     closed_form: bool  # also derive the document's closed form, after its claims
+    positions: tuple[int, ...] = ()  # which of the document's claims, in order
     todo: list = dataclasses.field(default_factory=list)
     done: list = dataclasses.field(default_factory=list)
     derivation: object = None  # a derivation.Derivation, or why there is none
@@ -114,7 +115,7 @@ class _Part:
     deadline: float = 0.0
 
     def __post_init__(self):
-        self.todo = list(self.document.claims)
+        self.todo = [self.document.claims[k] for k in self.positions]
         self.closed_form = self.closed_form and bool(self.document.closed_form)
 
     @property
@@ -133,9 +134,24 @@ class _Part:
 
 def split_ns(ns, parts: int) -> list[tuple[int, ...]]:
     """ns in at most ``parts`` groups of about equal cost (a check at n costs about n²)."""
-    groups: list[list[int]] = [[] for _ in range(max(1, min(parts, len(ns))))]
-    for n in sorted(ns, reverse=True):
-        min(groups, key=lambda g: sum(v * v for v in g)).append(n)
+    return _balance(ns, parts, lambda n: n * n)
+
+
+def split_claims(claims, parts: int) -> list[tuple[int, ...]]:
+    """The claims' positions in at most ``parts`` groups of about equal cost (the
+    length of a claim's sides stands for it), each group in document order."""
+    costs = [sum(len(t) for t in _texts(c)) for c in claims]
+    return _balance(range(len(claims)), parts, costs.__getitem__)
+
+
+def _balance(items, parts: int, cost) -> list[tuple]:
+    items = list(items)
+    groups: list[list] = [[] for _ in range(max(1, min(parts, len(items))))]
+    loads = [0] * len(groups)
+    for item in sorted(items, key=lambda v: (-cost(v), v)):
+        k = loads.index(min(loads))
+        groups[k].append(item)
+        loads[k] += cost(item)
     return [tuple(sorted(g)) for g in groups]
 
 
@@ -239,7 +255,7 @@ def _merge(document: Document, ns, all_n: bool, parts: list[_Part]) -> DocumentR
             raise VerifierError(part.error)
     claims = []
     for k, claim in enumerate(document.claims):
-        pieces = [part.done[k] for part in parts]
+        pieces = [p.done[p.positions.index(k)] for p in parts if k in p.positions]
         verdicts = sorted((v for p in pieces for v in p.verdicts), key=lambda v: v.n)
         first = pieces[0]
         claims.append(dataclasses.replace(first, claim=claim, verdicts=tuple(verdicts)))
@@ -290,16 +306,21 @@ def verify_many(
             by_document.append([])
             continue
         groups = split_ns(ns, split) if ns else [()]
+        # Jobs left over once the n are shared out share the claims: the seed file at one n.
+        shares = split_claims(doc.claims, split // len(groups)) if doc.claims else [()]
         parts = []
         for k, group in enumerate(groups):
-            # The all-n proofs, the normal forms and the closed form once, in the first part.
+            # The all-n proofs and the normal forms once per claim, in the parts of
+            # the first group of n; the closed form once, in the first part.
             extra = {} if k == 0 else {"all_n": False, "normal_forms": False}
-            parts.append(_Part(index, doc, group, {**options, **extra}, closed_forms and k == 0))
+            for c, share in enumerate(shares):
+                first = closed_forms and k == 0 and c == 0
+                parts.append(_Part(index, doc, group, {**options, **extra}, first, share))
         by_document.append(parts)
     # Largest first, so that the last document to start is a short one.
     order = sorted(
         (p for parts in by_document for p in parts),
-        key=lambda p: -len(p.ns) * sum(len(s) for c in p.document.claims for s in _texts(c)),
+        key=lambda p: -len(p.ns) * sum(len(s) for c in p.todo for s in _texts(c)),
     )
     _Run(order, jobs, time_limit, memory, total_time_limit).run()
     out: list[DocumentResult | VerifierError] = []

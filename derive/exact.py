@@ -174,9 +174,9 @@ class Field:
         if root.key[0] == "prime":
             return s**2 - root.key[1]
         if root.key[0] == "poly":
-            return s**2 - root.key[1].set_ring(self.ring)
+            return s**2 - self._lift(root.key[1])
         _, num, den = root.key
-        return den.set_ring(self.ring) * s**2 - num.set_ring(self.ring)
+        return self._lift(den) * s**2 - self._lift(num)
 
     def lift(self, form):
         num, den = form
@@ -194,7 +194,11 @@ class Field:
         k = ring.ngens - p.ring.ngens
         pair = (p.ring, ring)
         if pair not in self._suffix:
-            self._suffix[pair] = k >= 0 and ring.symbols[k:] == p.ring.symbols
+            self._suffix[pair] = (
+                k >= 0
+                and ring.symbols[k:] == p.ring.symbols
+                and (ring.domain, ring.order) == (p.ring.domain, p.ring.order)
+            )
         if not self._suffix[pair]:
             return p.set_ring(ring)
         pad = (0,) * k
@@ -358,7 +362,7 @@ class Field:
             square, primes = _square_free(c.p * c.q)
             scale = sp.Rational(square, c.q)
             factors = [self._generator(("prime", q), f"sqrt({q})") for q in primes]
-            poly, outside = self._positive_square(poly.set_ring(self.ring))
+            poly, outside = self._positive_square(self._lift(poly))
             if not poly.is_ground:
                 factors.append(self._generator(("poly", sign * poly), "sqrt(...)"))
             elif sign < 0:
@@ -368,7 +372,7 @@ class Field:
             factors = [self._generator(("pair", num, den), "sqrt(...)")]
             outside = self.ring.one
         ring = self.ring
-        value = ring(scale) * outside.set_ring(ring)
+        value = ring(scale) * self._lift(outside)
         for r in factors:
             value = value * self.root_gens[id(r)]
         if p > 0:
@@ -419,8 +423,8 @@ class Field:
                 g, k = self._exp_generator(mono, r)
                 power = self.root_gens[id(g)] ** abs(k)
                 factor = (power, self.ring.one) if k > 0 else (self.ring.one, power)
-            a, b = (f.set_ring(self.ring) for f in factor)
-            top, bottom = top.set_ring(self.ring) * a, bottom.set_ring(self.ring) * b
+            a, b = (self._lift(f) for f in factor)
+            top, bottom = self._lift(top) * a, self._lift(bottom) * b
         return top, bottom
 
     def _exp_generator(self, mono, r):
@@ -428,7 +432,7 @@ class Field:
         where r / r0 is an integer, else a new one exp(|r| * mono).  (Keying by
         the denominator alone would write exp(0.044715 z) as exp(z/200000)**8943.)"""
         for g in self.roots:
-            if g.key[0] == "exp" and g.key[1].set_ring(self.ring) == mono.set_ring(self.ring):
+            if g.key[0] == "exp" and self._lift(g.key[1]) == self._lift(mono):
                 k = r / g.key[2]
                 if k.is_Integer:
                     return g, int(k)
@@ -449,7 +453,7 @@ class Field:
         if g.key[0] == "logprime":
             f = self.ring(g.key[1])
         else:
-            f = g.key[1].set_ring(self.ring)
+            f = self._lift(g.key[1])
             if not self._known_positive(f):
                 return None
         k = abs(int(r))
@@ -465,7 +469,7 @@ class Field:
         """sign * f > 0 by the signs of its terms: every coefficient > 0, every variable
         known > 0 (exponentials, positive inputs) or raised to an even power, and
         some term positive for certain (no square in it, which may be 0)."""
-        f = f.set_ring(self.ring)
+        f = self._lift(f)
         if not f or not all(sign * c > 0 for c in f.values()):
             return False
         pos = self._positive
@@ -477,7 +481,7 @@ class Field:
         """The argument of an exponential generator, as a form."""
         if g.key[0] == "exppair":
             return self.lift((g.key[1], g.key[2]))
-        num = g.key[1].set_ring(self.ring) * self.ring(g.key[2])
+        num = self._lift(g.key[1]) * self.ring(g.key[2])
         return num, self.ring.one
 
     def _log(self, arg):
@@ -496,7 +500,7 @@ class Field:
             raise Undefined("logarithm of a value that is negative everywhere")
         total = (self.ring.zero, self.ring.one)
         for part, sign in ((num, 1), (den, -1)):
-            for piece, mult in self._log_terms(part.set_ring(self.ring)):
+            for piece, mult in self._log_terms(self._lift(part)):
                 a, b = self.lift(piece)
                 t_num, t_den = self.lift(total)
                 total = (t_num * b + sign * mult * a * t_den, t_den * b)
@@ -540,7 +544,7 @@ class Field:
 
     def _generator(self, key, label) -> _Root:
         for r in self.roots:
-            if _same_key(r.key, key, self.ring):
+            if _same_key(r.key, key, self._lift):
                 return r
         root = _Root(sp.Dummy(f"r{len(self.roots) + 1}"), key, label)
         self.roots.append(root)
@@ -556,17 +560,17 @@ _KIND_FORMS = {
 }
 
 
-def _same_key(a, b, ring) -> bool:
+def _same_key(a, b, lift) -> bool:
     if a[0] != b[0]:
         return False
     if a[0] in ("prime", "logprime"):
         return a[1] == b[1]
     if a[0] in ("poly", "log"):
-        return a[1].set_ring(ring) == b[1].set_ring(ring)
+        return lift(a[1]) == lift(b[1])
     if a[0] == "exp":
-        return a[2] == b[2] and a[1].set_ring(ring) == b[1].set_ring(ring)
-    an, ad = (p.set_ring(ring) for p in a[1:])
-    bn, bd = (p.set_ring(ring) for p in b[1:])
+        return a[2] == b[2] and lift(a[1]) == lift(b[1])
+    an, ad = (lift(p) for p in a[1:])
+    bn, bd = (lift(p) for p in b[1:])
     return an * bd == bn * ad
 
 

@@ -227,22 +227,46 @@ def parse_side(text: str, model, assignment: dict, **scope):
     expr = _Reader(s, text).expr(tree)
     if not isinstance(expr, sp.Expr):
         raise LanguageError(f"{text!r} is not an expression")
-    if expr.has(sp.zoo, sp.nan, sp.oo, -sp.oo, sp.I):  # one walk; which one, only if so
-        if expr.has(sp.I):
+    nodes = list(_unique_nodes(expr))
+    if any(a in _NOT_REAL for a in nodes if a.is_Atom):
+        if any(a == sp.I for a in nodes):
             raise LanguageError(f"{text!r} has no real value (a root or log of a negative number)")
         raise LanguageError(f"{text!r} divides by zero")
     if not model.symbolic:
-        check_positions(expr, model.n, text)
+        check_positions(expr, model.n, text, nodes)
     return expr, frozenset(s.touched), tuple(s.divisors), tuple(s.conditions)
 
 
-def check_positions(expr, n: int, text: str) -> None:
-    for a in expr.atoms(sp.Indexed):
-        for idx in a.indices:
-            if idx.is_Integer and not 1 <= int(idx) <= n:
-                raise PositionError(
-                    f"{text!r} names position {idx}, which does not exist at n = {n}"
-                )
+_NOT_REAL = frozenset({sp.zoo, sp.nan, sp.oo, -sp.oo, sp.I})
+
+
+def _unique_nodes(expr):
+    """Every distinct subexpression of expr, each once.
+
+    A side at a concrete n shares subtrees (μ and σ inside every x̂_j), so a walk
+    of the tree, as ``has`` and ``atoms`` make, visits them once per occurrence."""
+    seen = {id(expr)}
+    stack = [expr]
+    while stack:
+        e = stack.pop()
+        yield e
+        for a in e.args:
+            if id(a) not in seen:
+                seen.add(id(a))
+                stack.append(a)
+
+
+def check_positions(expr, n: int, text: str, nodes=None) -> None:
+    bad = [
+        (a, idx)
+        for a in (_unique_nodes(expr) if nodes is None else nodes)
+        if a.is_Indexed
+        for idx in a.indices
+        if idx.is_Integer and not 1 <= int(idx) <= n
+    ]
+    if bad:  # the same one whatever the walk's order
+        _, idx = min(bad, key=lambda p: sp.default_sort_key(p[0]))
+        raise PositionError(f"{text!r} names position {idx}, which does not exist at n = {n}")
 
 
 class _Reader:

@@ -91,6 +91,7 @@ class Model:
         self.spec = spec
         self.n = n
         self._sum_memo: dict = {}  # claims repeat their sums (Σ dy_k x̂_k)
+        self._holds: dict = {}  # per index: which subexpressions hold it
         self.size = sp.Integer(n) if isinstance(n, int) else N_SYMBOL
         positive = set(spec.positive)
         self.families: dict[str, IndexedBase] = {
@@ -292,7 +293,8 @@ class Model:
             if ne is not None:
                 f = f * (1 - KroneckerDelta(ne, k))
             return Sum(f, (k, 1, self.size))
-        return sp.Add(*[f.xreplace({k: sp.Integer(v)}) for v in range(1, self.n + 1) if v != ne])
+        holds = self._holds.setdefault(k, {})
+        return sp.Add(*[_at(f, k, sp.Integer(v), holds) for v in range(1, self.n + 1) if v != ne])
 
     # -- expansion ---------------------------------------------------------
     def expand(self, e, keep=frozenset()):
@@ -406,3 +408,24 @@ class Model:
                     out |= self.inputs_of(a)
             self._inputs_memo[atom] = frozenset(out)
         return self._inputs_memo[atom]
+
+
+def _at(e, k, v, holds: dict):
+    """e.xreplace({k: v}), rebuilding only the subtrees that hold k.
+
+    A summand often carries an inner sum already expanded over n terms (Σ_j x̂_j g_j
+    inside Σ_k); xreplace would walk it again for every k.  ``holds`` remembers,
+    per subexpression, whether k occurs in it, across calls with the same k.
+    """
+    if e == k:
+        return v
+    if not _holds(e, k, holds):
+        return e
+    return e.func(*[_at(a, k, v, holds) for a in e.args])
+
+
+def _holds(e, k, holds: dict) -> bool:
+    hit = holds.get(e)
+    if hit is None:
+        hit = holds[e] = e == k or any(_holds(a, k, holds) for a in getattr(e, "args", ()))
+    return hit

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from derive.bounded import BUDGET_REASON, split_ns, verify_bounded, verify_many
+from derive.bounded import BUDGET_REASON, split_claims, split_ns, verify_bounded, verify_many
 from derive.claims import from_dict
 from derive.results import HOLDS, UNDECIDED
 from derive.verify import VerifierError, verify_document
@@ -89,6 +89,29 @@ def test_jobs_and_splitting_by_n_give_the_results_of_one_process(seed_document):
     ]
     assert [v.n for v in split[0].claims[0].verdicts] == list(ns)
     assert not any(r.limited for r in one)
+
+
+def test_jobs_share_the_claims_of_one_document_at_one_n(seed_document):
+    # More jobs than groups of n: the claims are shared out, and nothing changes.
+    one = verify_many([seed_document], (5,), jobs=1, all_n=True, normal_forms=True)
+    two = verify_many(
+        [seed_document], (5,), jobs=2, all_n=True, normal_forms=True, closed_forms=True
+    )
+    alone = verify_many([seed_document], (5,), jobs=1, closed_forms=True)
+    assert _json(one) == _json(two)
+    assert [c.normal_forms for c in one[0].claims] == [c.normal_forms for c in two[0].claims]
+    assert [c.proofs for c in one[0].claims] == [c.proofs for c in two[0].claims]
+    assert two[0].derivation == alone[0].derivation is not None
+
+
+def test_split_claims_keeps_every_claim_once_in_order(seed_document):
+    claims = seed_document.claims
+    for parts in (1, 2, 3, len(claims) + 5):
+        groups = split_claims(claims, parts)
+        assert len(groups) == min(parts, len(claims))
+        assert sorted(k for g in groups for k in g) == list(range(len(claims)))
+        assert all(list(g) == sorted(g) and g for g in groups)
+    assert split_claims((), 4) == [()]
 
 
 def test_split_ns_balances_the_cost():

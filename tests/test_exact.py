@@ -84,3 +84,17 @@ def test_lifting_to_a_ring_with_new_generators_is_sympys_set_ring():
     again = field.form(parse("a*b/(3*a**2 + 1)", model, {}))
     assert all(p.ring is field.ring for p in again)
     assert field.equal(again, field.lift(old))
+
+
+def test_lifting_from_a_ring_of_another_domain_or_order_is_sympys_set_ring():
+    from sympy import QQ, ZZ
+    from sympy.polys.rings import ring
+
+    model, field = _field({"scalars": ["a", "b"]})
+    field.form(parse("sqrt(a**2 + 1)", model, {}))
+    symbols = field.ring.symbols
+    for syms, domain in ((symbols, ZZ), (symbols[::-1], QQ), (symbols[1:], ZZ)):
+        _, *gens = ring(syms, domain)
+        p = 2 * gens[0] ** 2 * gens[-1] + 3
+        assert field._lift(p) == p.set_ring(field.ring)
+        assert field._lift(p).ring is field.ring

@@ -208,3 +208,13 @@ def test_a_log_of_the_size_that_is_not_positive_is_not_applicable():
     with pytest.raises(PositionError, match="logarithm of 0"):
         parse("log(n - 1)", at_1, {})
     assert parse("log(n - 1)", EXPLOG, {}) == sp.log(2)
+
+
+def test_the_walk_of_a_side_meets_every_subexpression_of_the_tree():
+    from derive.language import _unique_nodes
+
+    model = Model(preset("xhat", False), 4)
+    e = parse("sum(g[j]*D(xhat[j], x[1]), j)/sigma + log(2)", model, {})
+    nodes = list(_unique_nodes(e))
+    assert set(nodes) == set(sp.preorder_traversal(e))
+    assert len(nodes) == len({id(a) for a in nodes})  # each object once

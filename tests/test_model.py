@@ -246,3 +246,36 @@ def test_bad_positive_and_constraint_declarations_name_their_field(table, field,
     with pytest.raises(SpecError, match=message) as info:
         Model(from_table(table), 3)
     assert info.value.field == field
+
+
+def test_a_concrete_sum_instantiates_its_summand_as_xreplace_does():
+    import random
+
+    from derive.model import _at
+
+    x, k, j = sp.IndexedBase("x"), sp.Symbol("k"), sp.Symbol("j")
+    leaves = [k, j, x[k], x[j], x[2], sp.Integer(3), sp.Rational(1, 2)]
+    inner = sp.Add(*[x[v] * x[j] for v in range(1, 5)])  # expanded already, no k
+    rng = random.Random(7)
+
+    def tree(depth):
+        if depth == 0:
+            return rng.choice([*leaves, inner])
+        op = rng.choice([sp.Add, sp.Mul, sp.Pow, sp.sqrt, sp.exp, sp.KroneckerDelta])
+        if op is sp.Pow:
+            return tree(depth - 1) ** rng.choice([-1, 2])
+        if op in (sp.sqrt, sp.exp):
+            return op(tree(depth - 1))
+        if op is sp.KroneckerDelta:
+            return op(rng.choice([k, j, 1]), rng.choice([k, 2]))
+        return op(*(tree(depth - 1) for _ in range(rng.randint(2, 3))))
+
+    holds: dict = {}  # shared across summands, as Model.sum shares it
+    for _ in range(200):
+        f = tree(3)
+        for v in (1, 2, 5):
+            assert _at(f, k, sp.Integer(v), holds) == f.xreplace({k: sp.Integer(v)})
+    model = Model(SEED, 5)
+    body = "xhat[k]*sum(xhat[j]*g[j], j)"
+    total = parse(f"sum({body}, k)", model, {})
+    assert total == sp.Add(*[parse(body, model, {"k": v}) for v in range(1, 6)])
