@@ -130,17 +130,22 @@ def assert_mutant_rejected(result) -> None:
 
 
 # -- a finding: a claim wrong on purpose ---------------------------------------------------
-def finding_toml(slip_rhs: str = "x[i]") -> str:
-    """A two-claim document over L = Σ x_k²: "grad" holds, "slip" (expect = "fails")
-    drops the factor 2 and fails, unless slip_rhs mends it."""
+def _squares_header(id: str, title: str) -> str:
+    """The [document] and [model] tables of a document over L = Σ x_k²."""
     return f"""[document]
-id = "squares"
-title = "Squares"
+id = "{id}"
+title = "{title}"
 
 [model]
 vectors = ["x"]
 nodes = ["L = sum(x[k]**2, k)"]
+"""
 
+
+def finding_toml(slip_rhs: str = "x[i]") -> str:
+    """A two-claim document over L = Σ x_k²: "grad" holds, "slip" (expect = "fails")
+    drops the factor 2 and fails, unless slip_rhs mends it."""
+    return _squares_header("squares", "Squares") + f"""
 [[claims]]
 id = "grad"
 title = "The gradient of L"
@@ -182,14 +187,7 @@ def numeric_grad(f, x, dy, step):
 def plain_toml() -> str:
     """A document over L = Σ x_k² whose claims write no latex (an equation, a chain,
     a claim with cases), but for "written", which keeps its own."""
-    return """[document]
-id = "plain"
-title = "Squares, without LaTeX"
-
-[model]
-vectors = ["x"]
-nodes = ["L = sum(x[k]**2, k)"]
-
+    return _squares_header("plain", "Squares, without LaTeX") + """
 [[claims]]
 id = "grad"
 title = "The gradient of L"

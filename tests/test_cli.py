@@ -309,3 +309,18 @@ def test_an_unsafe_cache_directory_is_not_used(tmp_path, capsys, monkeypatch):
     assert main(["verify", str(SEED), "--n", "2"]) == EXIT_OK
     assert "note: no cache" in capsys.readouterr().err
     assert list(folder.iterdir()) == []
+
+
+def test_files_sharing_an_id_verify_together_but_cannot_share_a_report(tmp_path, capsys):
+    # A course's files are copies of one template: same document id, other claims.
+    good, bad = tmp_path / "a" / "squares.toml", tmp_path / "b" / "squares.toml"
+    for path, rhs in ((good, "x[i]"), (bad, "2*x[i]")):  # "slip" is expected to fail
+        path.parent.mkdir()
+        path.write_text(finding_toml(rhs), encoding="utf-8")
+    assert main(["verify", str(good), str(bad), "--n", "2", "--format", "json"]) == EXIT_FAIL
+    out = json.loads(capsys.readouterr().out)
+    assert [d["exit_code"] for d in out["documents"]] == [EXIT_OK, EXIT_FAIL]
+    args = ["verify", str(good), str(bad), "--n", "2", "--report", str(tmp_path / "r")]
+    assert main(args) == EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert "field 'document.id'" in err and "is also the id of" in err and str(bad) in err
