@@ -435,6 +435,8 @@ class _Reader:
             self.fail(f"sum index must be an index name not fixed by the case, got {k}")
         if k in s.bound:
             self.fail(f"index {k} is already bound by an enclosing sum")
+        if k == N_SYMBOL.name:  # the size's own symbol when n is symbolic, whatever its name
+            self.fail(f"sum index {k} is reserved for the size; choose another name")
         ne = None
         for kw in node.keywords:
             v = kw.value

@@ -172,6 +172,8 @@ def check_names(spec: ModelSpec) -> None:
     for node in spec.nodes:
         if node.index is not None and node.index in seen:
             raise SpecError(node.field, f"index {node.index!r} is a declared name")
+        if node.index == "n":  # the size's symbol when n is symbolic, whatever its name
+            raise SpecError(node.field, "index 'n' is reserved for the size")
     for k, v in enumerate(spec.positive, 1):
         if spec.positive.index(v) != k - 1:
             raise SpecError(f"model.positive[{k}]", f"{v!r} is already declared positive")

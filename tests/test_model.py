@@ -145,6 +145,10 @@ def test_bad_variable_and_n():
         ({"vectors": ["x"], "nodes": ["mu = D(x[1], x[1])"]}, "model.nodes[1]", "derivatives"),
         ({"colour": "red"}, "model.colour", "unknown key"),
         ({"vectors": "x"}, "model.vectors", "list of strings"),
+        # n is the symbolic size's symbol whatever the size is called: an index n
+        # would be that symbol, and Σ_n would run up to its own index.
+        ({"size": "m", "vectors": ["x"], "nodes": ["y[n] = x[n]"]}, "model.nodes[1]", "reserved"),
+        ({"size": "m", "vectors": ["x"], "nodes": ["s = sum(x[n], n)"]}, "model.nodes[1]", "re"),
     ],
 )
 def test_bad_declarations_name_their_field(table, field, message):
