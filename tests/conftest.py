@@ -145,7 +145,9 @@ nodes = ["L = sum(x[k]**2, k)"]
 def finding_toml(slip_rhs: str = "x[i]") -> str:
     """A two-claim document over L = Σ x_k²: "grad" holds, "slip" (expect = "fails")
     drops the factor 2 and fails, unless slip_rhs mends it."""
-    return _squares_header("squares", "Squares") + f"""
+    return (
+        _squares_header("squares", "Squares")
+        + f"""
 [[claims]]
 id = "grad"
 title = "The gradient of L"
@@ -164,6 +166,7 @@ rhs = "{slip_rhs}"
 expect = "fails"
 note = "The source drops the factor 2."
 """
+    )
 
 
 # -- numerical helpers shared by the generated-code tests ----------------------------------
@@ -187,7 +190,9 @@ def numeric_grad(f, x, dy, step):
 def plain_toml() -> str:
     """A document over L = Σ x_k² whose claims write no latex (an equation, a chain,
     a claim with cases), but for "written", which keeps its own."""
-    return _squares_header("plain", "Squares, without LaTeX") + """
+    return (
+        _squares_header("plain", "Squares, without LaTeX")
+        + """
 [[claims]]
 id = "grad"
 title = "The gradient of L"
@@ -221,3 +226,4 @@ for = "all i"
 lhs = "D(L, x[i])"
 rhs = "2*x[i]"
 """
+    )
