@@ -202,43 +202,64 @@ def open_cache(args):
 
 
 def cmd_verify(args) -> int:
+    """Each file's verdicts in input order.  A file that cannot be read (exit 2)
+    is named on stderr, and the other files are still checked: a course or a CI
+    job checking many files loses nothing to one bad file."""
     files = args.files or shipped_documents()
     store = open_cache(args)
-    try:
-        documents = [load(f, store) for f in files]
-        if args.report is not None:  # many students' files may share one id
+    loaded: list = []  # a Document, or the one-line error of a file that cannot be read
+    for f in files:
+        try:
+            loaded.append(load(f, store))
+        except ClaimFileError as exc:
+            loaded.append(str(exc))
+    if args.report is not None:  # many students' files may share one id, but not a report
+        documents = [d for d in loaded if not isinstance(d, str)]
+        try:
             _one_report_per_id(documents)
-    except ClaimFileError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    outcomes = verify_many(
-        documents,
-        args.n,
-        jobs=args.jobs,
-        time_limit=args.time_limit,
-        total_time_limit=args.total_time_limit,
-        cache=store,
-        full=args.full,
-        all_n=args.all_n,
-        normal_forms=args.report is not None,
-    )
-    results = []
-    for doc, result in zip(documents, outcomes, strict=True):
-        if isinstance(result, VerifierError):
-            print(f"error: {doc.path}: {result}", file=sys.stderr)
+        except ClaimFileError as exc:
+            print(f"error: {exc}", file=sys.stderr)
             return EXIT_BAD_INPUT
+    documents = [d for d in loaded if not isinstance(d, str)]
+    outcomes = iter(
+        verify_many(
+            documents,
+            args.n,
+            jobs=args.jobs,
+            time_limit=args.time_limit,
+            total_time_limit=args.total_time_limit,
+            cache=store,
+            full=args.full,
+            all_n=args.all_n,
+            normal_forms=args.report is not None,
+        )
+    )
+    results, entries, codes = [], [], []
+    for f, item in zip(files, loaded, strict=True):
+        outcome = item if isinstance(item, str) else next(outcomes)
+        if isinstance(outcome, VerifierError):
+            outcome = f"{item.path}: {outcome}"
+        if isinstance(outcome, str):
+            print(f"error: {outcome}", file=sys.stderr)
+            entries.append({"path": str(f), "exit_code": EXIT_BAD_INPUT, "error": outcome})
+            codes.append(EXIT_BAD_INPUT)
+            continue
         if args.format == "text":
-            print_result(result, sys.stdout)
-        results.append(result)
-    code = combine_exit_codes(r.exit_code for r in results)
-    if args.report is not None:
+            print_result(outcome, sys.stdout)
+        results.append(outcome)
+        entries.append(result_json(outcome))
+        codes.append(outcome.exit_code)
+    code = combine_exit_codes(codes)
+    if args.report is not None and code != EXIT_BAD_INPUT:  # nothing is written from bad input
         from . import report
 
         for path in report.write_reports(results, args.report):
             if args.format == "text":
                 print(f"wrote {path}")
+    if not results:  # no file could be read: the errors on stderr are the whole answer
+        return code
     if args.format == "json":
-        json.dump({"exit_code": code, "documents": [result_json(r) for r in results]}, sys.stdout)
+        json.dump({"exit_code": code, "documents": entries}, sys.stdout)
         print()
     else:
         print(closing(results, code), file=sys.stdout)
@@ -249,11 +270,15 @@ CLOSING = {
     EXIT_OK: "all claims hold",
     EXIT_FAIL: "some claims FAIL",
     EXIT_UNDECIDED: "no claim fails, but some are UNDECIDED or not proved for all n",
+    EXIT_BAD_INPUT: "some files cannot be read (the errors are above)",
 }
 
 
 def closing(results, code: int) -> str:
     """The last line of ``verify``: CLOSING, and what the findings gave."""
+    if code == EXIT_BAD_INPUT:  # then what the files that could be read gave
+        rest = closing(results, combine_exit_codes(r.exit_code for r in results))
+        return f"{CLOSING[code]}; the others: {rest}"
     claims = [c for r in results for c in r.claims]
     holding = [c.claim.id for c in claims if c.claim.finding and c.status == HOLDS]
     found = sum(c.claim.finding and c.status == FAILS for c in claims)

@@ -324,3 +324,28 @@ def test_files_sharing_an_id_verify_together_but_cannot_share_a_report(tmp_path,
     assert main(args) == EXIT_BAD_INPUT
     err = capsys.readouterr().err
     assert "field 'document.id'" in err and "is also the id of" in err and str(bad) in err
+
+
+def test_a_file_that_cannot_be_read_does_not_hide_the_others(tmp_path, capsys):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[document\n", encoding="utf-8")
+    wrong = tmp_path / "wrong.toml"  # reads, but a side names an unknown symbol
+    wrong.write_text(finding_toml("x[i] + foo"), encoding="utf-8")
+    good = _finding(tmp_path)
+    files = [str(bad), str(good), str(wrong)]
+    assert main(["verify", *files, "--n", "2"]) == EXIT_BAD_INPUT
+    out, err = capsys.readouterr()
+    assert [line.split(":")[1].strip() for line in err.splitlines()] == [str(bad), str(wrong)]
+    assert all(line.startswith("error: ") for line in err.splitlines())
+    assert "PASS grad" in out and "the others: " in out.splitlines()[-1]
+    assert main(["verify", *files, "--n", "2", "--format", "json"]) == EXIT_BAD_INPUT
+    out = json.loads(capsys.readouterr().out)
+    assert out["exit_code"] == EXIT_BAD_INPUT
+    assert [d["exit_code"] for d in out["documents"]] == [EXIT_BAD_INPUT, EXIT_OK, EXIT_BAD_INPUT]
+    assert out["documents"][1]["id"] == "squares" and "error" not in out["documents"][1]
+    assert "field 'rhs'" in out["documents"][2]["error"]
+    # and --report writes nothing while any file is bad
+    out_dir = tmp_path / "reports"
+    assert main(["verify", *files, "--n", "2", "--report", str(out_dir)]) == EXIT_BAD_INPUT
+    assert not out_dir.exists() or not any(out_dir.iterdir())
+    assert len(capsys.readouterr().err.splitlines()) == 2  # one line per bad file, no more

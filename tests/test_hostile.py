@@ -235,11 +235,13 @@ def test_a_cycle_of_uses_is_refused(tmp_path, capsys, uses, cycle):
     assert_refused(tmp_path, code, err, before, "'uses'", cycle)
 
 
-def test_two_documents_with_one_id_are_refused(tmp_path, capsys):
+def test_two_documents_with_one_id_cannot_share_a_report(tmp_path, capsys):
+    # Without --report they may (tests/test_cli.py): a course's files share one template.
     for name in ("a.toml", "b.toml"):
         (tmp_path / name).write_text(toml(TINY), encoding="utf-8")
     before = tree(tmp_path)
-    code = main(["verify", str(tmp_path / "a.toml"), str(tmp_path / "b.toml"), "--n", "2"])
+    files = [str(tmp_path / "a.toml"), str(tmp_path / "b.toml")]
+    code = main(["verify", *files, "--n", "2", "--report", str(tmp_path / "out")])
     err = capsys.readouterr().err
     assert_refused(tmp_path, code, err, before, "b.toml", "'document.id'", "a.toml")
 
