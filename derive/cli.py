@@ -213,14 +213,13 @@ def cmd_verify(args) -> int:
             loaded.append(load(f, store))
         except ClaimFileError as exc:
             loaded.append(str(exc))
+    documents = [d for d in loaded if not isinstance(d, str)]
     if args.report is not None:  # many students' files may share one id, but not a report
-        documents = [d for d in loaded if not isinstance(d, str)]
         try:
             _one_report_per_id(documents)
         except ClaimFileError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return EXIT_BAD_INPUT
-    documents = [d for d in loaded if not isinstance(d, str)]
     outcomes = iter(
         verify_many(
             documents,

@@ -30,6 +30,8 @@ import re
 
 import sympy as sp
 
+from .spec import SIZE_SYMBOL_NAME
+
 # A side is a formula a person types: the longest shipped side is ~330
 # characters, so 4000 leaves room for machine-written sides while keeping
 # parse and SymPy work per side small.
@@ -72,7 +74,7 @@ def representatives(label: str) -> list[dict[str, int]]:
 
 # Not declared positive: SymPy would then split sqrt(u/n) into sqrt(u)/sqrt(n),
 # and the prover would see two roots where the document wrote one.
-N_SYMBOL = sp.Symbol("n", integer=True)
+N_SYMBOL = sp.Symbol(SIZE_SYMBOL_NAME, integer=True)
 _FLOAT = re.compile(r"(\d*)\.?(\d*)(?:[eE]([+-]?\d+))?\Z")
 
 _NODE_NAMES = {
@@ -435,7 +437,7 @@ class _Reader:
             self.fail(f"sum index must be an index name not fixed by the case, got {k}")
         if k in s.bound:
             self.fail(f"index {k} is already bound by an enclosing sum")
-        if k == N_SYMBOL.name:  # the size's own symbol when n is symbolic, whatever its name
+        if k == SIZE_SYMBOL_NAME:
             self.fail(f"sum index {k} is reserved for the size; choose another name")
         ne = None
         for kw in node.keywords:

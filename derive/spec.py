@@ -152,6 +152,11 @@ def from_table(table) -> ModelSpec:
     return spec
 
 
+# The symbolic size's own name (language.N_SYMBOL), whatever the document calls
+# the size: an index of that name would be the size's symbol in the all-n proofs.
+SIZE_SYMBOL_NAME = "n"
+
+
 def check_names(spec: ModelSpec) -> None:
     """Every declared name is new, not reserved, and no node index is declared."""
     seen: dict[str, str] = {}
@@ -172,8 +177,8 @@ def check_names(spec: ModelSpec) -> None:
     for node in spec.nodes:
         if node.index is not None and node.index in seen:
             raise SpecError(node.field, f"index {node.index!r} is a declared name")
-        if node.index == "n":  # the size's symbol when n is symbolic, whatever its name
-            raise SpecError(node.field, "index 'n' is reserved for the size")
+        if node.index == SIZE_SYMBOL_NAME:
+            raise SpecError(node.field, f"index {SIZE_SYMBOL_NAME!r} is reserved for the size")
     for k, v in enumerate(spec.positive, 1):
         if spec.positive.index(v) != k - 1:
             raise SpecError(f"model.positive[{k}]", f"{v!r} is already declared positive")
