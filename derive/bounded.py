@@ -11,9 +11,11 @@ process always works.
 Up to ``jobs`` children run at once.  Results come back in input order, and
 what a child computes does not depend on what runs beside it, so the verdicts
 are the same for any ``jobs``.  A document with fewer documents than jobs
-beside it is split by n: each part checks every claim at some of the n (the
-all-n proofs, normal forms and closed form in the first part), and the parts'
-verdicts are put back together in n order.
+beside it is split by n into shares (the all-n proofs, normal forms and closed
+form in the first), and jobs left over check one share together: the parent
+hands each of its children one claim at a time, so they finish together
+whatever the claims cost, and it always knows which claim a child it stops
+was on.  The verdicts are put back together in claim and n order.
 
 The whole run is bounded too (``total_time_limit``): past it the children are
 stopped and every claim not yet decided is UNDECIDED with the reason, keeping
@@ -56,14 +58,28 @@ def _send(conn, message) -> None:
     conn.send_bytes(dumps(message))
 
 
-def _child(conn, document: Document, ns, options: dict, memory: int, closed_form: bool) -> None:
+# What the parent hands a child besides a claim's position: derive the closed
+# form (always the last item), or stop.
+CLOSED_FORM = "closed form"
+
+
+def _child(conn, document: Document, ns, options: dict, memory: int) -> None:
     # The cap is on top of what the fork already maps (imported libraries).
     limit = _address_space() + memory
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    last = [None]
+
+    def handed_out():
+        # The parent hands out one item at a time, so it always knows what a
+        # child it stops was on.
+        while isinstance(item := conn.recv(), int):
+            yield document.claims[item]
+        last[0] = item
+
     try:
-        for result in verify_claims(document, ns, **options):
+        for result in verify_claims(document, ns, claims=handed_out(), **options):
             _send(conn, ("claim", result))
-        if closed_form:
+        if last[0] == CLOSED_FORM:
             from .derivation import DerivationError, derive_closed_form
 
             try:
@@ -96,62 +112,79 @@ def _undecided(claim, ns, all_n: bool, reason: str) -> ClaimResult:
 
 
 @dataclasses.dataclass
-class _Part:
-    """One child's share of a document: some of its claims at some of the n."""
+class _Share:
+    """A document's claims at some of its n, handed out one at a time to the
+    children that check them (so that a share's children finish together)."""
 
     index: int  # the document's position in the input
     document: Document
     ns: tuple[int, ...]
     options: dict
     closed_form: bool  # also derive the document's closed form, after its claims
-    positions: tuple[int, ...] = ()  # which of the document's claims, in order
-    todo: list = dataclasses.field(default_factory=list)
-    done: list = dataclasses.field(default_factory=list)
+    pending: list = dataclasses.field(default_factory=list)  # positions not handed out
+    done: dict = dataclasses.field(default_factory=dict)  # position -> ClaimResult
     derivation: object = None  # a derivation.Derivation, or why there is none
     error: str | None = None  # a VerifierError: the document is malformed
     limited: bool = False  # some verdict was set by a limit, not by the check
+
+    def __post_init__(self):
+        # Last claims first: a derivation's later claims build on the earlier
+        # ones and are the heaviest, so the short ones are left for the end.
+        self.pending = list(range(len(self.document.claims)))[::-1]
+        self.closed_form = self.closed_form and bool(self.document.closed_form)
+
+    def take(self):
+        """The next item to hand out: a claim's position, CLOSED_FORM, or None."""
+        if self.error is not None:
+            return None
+        if self.pending:
+            return self.pending.pop(0)
+        if self.closed_form:
+            self.closed_form = False
+            return CLOSED_FORM
+        return None
+
+    @property
+    def exhausted(self) -> bool:
+        return self.error is not None or (not self.pending and not self.closed_form)
+
+    def give_up(self, item, reason: str) -> None:
+        """The item (a position, or CLOSED_FORM) is undecided, for reason."""
+        self.limited = True
+        if item == CLOSED_FORM:
+            self.closed_form, self.derivation = False, f"closed form: {reason}"
+        else:
+            claim = self.document.claims[item]
+            self.done[item] = _undecided(claim, self.ns, self.options.get("all_n"), reason)
+
+    def cost(self) -> int:
+        return len(self.ns) * sum(len(t) for c in self.document.claims for t in _texts(c))
+
+
+@dataclasses.dataclass
+class _Part:
+    """One child checking items of a share."""
+
+    share: _Share
+    current: object = None  # what the child is on: a position, CLOSED_FORM or None
     child: object = None
     conn: object = None
     deadline: float = 0.0
 
-    def __post_init__(self):
-        self.todo = [self.document.claims[k] for k in self.positions]
-        self.closed_form = self.closed_form and bool(self.document.closed_form)
-
     @property
-    def finished(self) -> bool:
-        return self.error is not None or (not self.todo and not self.closed_form)
-
-    def give_up(self, reason: str) -> None:
-        """The next item (a claim, else the closed form) is undecided, for reason."""
-        self.limited = True
-        if self.todo:
-            claim = self.todo.pop(0)
-            self.done.append(_undecided(claim, self.ns, self.options.get("all_n"), reason))
-        elif self.closed_form:
-            self.closed_form, self.derivation = False, f"closed form: {reason}"
+    def document(self) -> Document:
+        return self.share.document
 
 
 def split_ns(ns, parts: int) -> list[tuple[int, ...]]:
     """ns in at most ``parts`` groups of about equal cost (a check at n costs about n²)."""
-    return _balance(ns, parts, lambda n: n * n)
-
-
-def split_claims(claims, parts: int) -> list[tuple[int, ...]]:
-    """The claims' positions in at most ``parts`` groups of about equal cost (the
-    length of a claim's sides stands for it), each group in document order."""
-    costs = [sum(len(t) for t in _texts(c)) for c in claims]
-    return _balance(range(len(claims)), parts, costs.__getitem__)
-
-
-def _balance(items, parts: int, cost) -> list[tuple]:
-    items = list(items)
+    items = list(ns)
     groups: list[list] = [[] for _ in range(max(1, min(parts, len(items))))]
     loads = [0] * len(groups)
-    for item in sorted(items, key=lambda v: (-cost(v), v)):
+    for n in sorted(items, key=lambda v: (-v, v)):
         k = loads.index(min(loads))
-        groups[k].append(item)
-        loads[k] += cost(item)
+        groups[k].append(n)
+        loads[k] += n * n
     return [tuple(sorted(g)) for g in groups]
 
 
@@ -166,15 +199,23 @@ class _Run:
         self.total_time_limit = total_time_limit
         self.context = multiprocessing.get_context("fork")
 
-    def start(self, part: _Part) -> None:
-        remaining = dataclasses.replace(part.document, claims=tuple(part.todo))
-        receive, send = self.context.Pipe(duplex=False)
-        args = (send, remaining, part.ns, part.options, self.memory, part.closed_form)
+    def start(self, part: _Part, item) -> None:
+        share = part.share
+        here, there = self.context.Pipe(duplex=True)
+        args = (there, share.document, share.ns, share.options, self.memory)
         part.child = self.context.Process(target=_child, args=args)
         part.child.start()
-        send.close()
-        part.conn = receive
+        there.close()
+        part.conn = here
+        self.hand(part, item)
+
+    def hand(self, part: _Part, item) -> None:
+        part.current = item
         part.deadline = time.monotonic() + self.time_limit
+        try:
+            part.conn.send(item)
+        except OSError:  # the child is gone; receive() sees it
+            pass
 
     def stop(self, part: _Part, reason: str | None) -> None:
         """End the part's child; the item it was on gets ``reason`` (None: it finished)."""
@@ -183,32 +224,36 @@ class _Run:
         part.child.join()
         part.conn.close()
         self.running.remove(part)
-        if reason is None or part.finished:
+        item, part.current = part.current, None
+        if reason is None or item is None:
             return
-        part.give_up(reason)
-        if not part.finished:
+        part.share.give_up(item, reason)
+        if not part.share.exhausted:
             self.waiting.insert(0, part)
 
     def receive(self, part: _Part) -> None:
+        share = part.share
         try:
             kind, payload = pickle.loads(part.conn.recv_bytes())
         except EOFError:
             self.stop(part, "the check stopped (out of memory, or killed)")
             return
-        part.deadline = time.monotonic() + self.time_limit
         if kind == "claim":
-            part.done.append(payload)
-            part.todo.pop(0)
+            share.done[part.current] = payload
+            self.hand(part, share.take())
         elif kind == "derivation":
-            part.closed_form, part.derivation = False, payload
+            share.derivation, part.current = payload, None
         elif kind == "error":
-            part.error = payload
-            self.stop(part, None)
+            share.error, part.current = payload, None
+            for other in [p for p in self.running if p.share is share]:
+                other.current = None
+                self.stop(other, None)
         elif kind == "memory":
             self.stop(part, f"memory limit: more than {self.memory >> 20} MiB")
         elif kind == "crash":
             self.stop(part, payload)
         else:  # "done"
+            part.current = None
             self.stop(part, None)
 
     def run(self) -> None:
@@ -220,8 +265,12 @@ class _Run:
                     return
                 while self.waiting and len(self.running) < self.jobs:
                     part = self.waiting.pop(0)
-                    self.running.append(part)
-                    self.start(part)
+                    item = part.share.take()
+                    if item is not None:  # a share's other children took everything
+                        self.running.append(part)
+                        self.start(part, item)
+                if not self.running:
+                    continue
                 deadlines = [p.deadline for p in self.running]
                 if self.end is not None:
                     deadlines.append(self.end)
@@ -235,27 +284,31 @@ class _Run:
                         self.stop(part, f"time limit: more than {self.time_limit:g} s")
         finally:
             for part in list(self.running):  # an interrupt: no child outlives the run
+                part.current = None
                 self.stop(part, None)
 
     def out_of_budget(self) -> None:
         reason = BUDGET_REASON.format(self.total_time_limit)
+        shares = {id(p.share): p.share for p in self.running + self.waiting}
         for part in list(self.running):
+            item, part.current = part.current, None
             self.stop(part, None)
-            self.waiting.append(part)
-        for part in self.waiting:
-            while not part.finished:
-                part.give_up(reason)
+            if item is not None:
+                part.share.give_up(item, reason)
+        for share in shares.values():
+            while (item := share.take()) is not None:
+                share.give_up(item, reason)
         self.waiting = []
 
 
-def _merge(document: Document, ns, all_n: bool, parts: list[_Part]) -> DocumentResult:
-    """One document's result from its parts (by n), or the VerifierError it raised."""
-    for part in parts:
-        if part.error is not None:
-            raise VerifierError(part.error)
+def _merge(document: Document, ns, all_n: bool, shares: list[_Share]) -> DocumentResult:
+    """One document's result from its shares (by n), or the VerifierError it raised."""
+    for share in shares:
+        if share.error is not None:
+            raise VerifierError(share.error)
     claims = []
     for k, claim in enumerate(document.claims):
-        pieces = [p.done[p.positions.index(k)] for p in parts if k in p.positions]
+        pieces = [share.done[k] for share in shares]
         verdicts = sorted((v for p in pieces for v in p.verdicts), key=lambda v: v.n)
         first = pieces[0]
         claims.append(dataclasses.replace(first, claim=claim, verdicts=tuple(verdicts)))
@@ -264,8 +317,8 @@ def _merge(document: Document, ns, all_n: bool, parts: list[_Part]) -> DocumentR
         tuple(ns),
         tuple(claims),
         all_n=all_n,
-        derivation=parts[0].derivation,
-        limited=any(p.limited for p in parts),
+        derivation=shares[0].derivation,
+        limited=any(s.limited for s in shares),
     )
 
 
@@ -300,36 +353,34 @@ def verify_many(
     cached = [cache.get(k) if k else None for k in keys]
     todo = [doc for doc, hit in zip(documents, cached, strict=True) if hit is None]
     split = max(1, jobs // max(1, len(todo)))
-    by_document: list[list[_Part]] = []
+    by_document: list[list[_Share]] = []
+    parts: list[_Part] = []
     for index, doc in enumerate(documents):
         if cached[index] is not None:
             by_document.append([])
             continue
         groups = split_ns(ns, split) if ns else [()]
-        # Jobs left over once the n are shared out share the claims: the seed file at one n.
-        shares = split_claims(doc.claims, split // len(groups)) if doc.claims else [()]
-        parts = []
+        shares = []
         for k, group in enumerate(groups):
-            # The all-n proofs and the normal forms once per claim, in the parts of
-            # the first group of n; the closed form once, in the first part.
+            # The all-n proofs and the normal forms once per claim, in the first
+            # group of n; the closed form once, there too.
             extra = {} if k == 0 else {"all_n": False, "normal_forms": False}
-            for c, share in enumerate(shares):
-                first = closed_forms and k == 0 and c == 0
-                parts.append(_Part(index, doc, group, {**options, **extra}, first, share))
-        by_document.append(parts)
+            share = _Share(index, doc, group, {**options, **extra}, closed_forms and k == 0)
+            shares.append(share)
+            # Jobs left over once the n are shared out check the same share: the
+            # seed file at one n.
+            parts += [_Part(share) for _ in range(max(1, split // len(groups)))]
+        by_document.append(shares)
     # Largest first, so that the last document to start is a short one.
-    order = sorted(
-        (p for parts in by_document for p in parts),
-        key=lambda p: -len(p.ns) * sum(len(s) for c in p.todo for s in _texts(c)),
-    )
-    _Run(order, jobs, time_limit, memory, total_time_limit).run()
+    parts.sort(key=lambda p: -p.share.cost())
+    _Run(parts, jobs, time_limit, memory, total_time_limit).run()
     out: list[DocumentResult | VerifierError] = []
-    for doc, parts, hit, k in zip(documents, by_document, cached, keys, strict=True):
+    for doc, shares, hit, k in zip(documents, by_document, cached, keys, strict=True):
         if hit is not None:
             out.append(hit)
             continue
         try:
-            result = _merge(doc, ns, all_n, parts)
+            result = _merge(doc, ns, all_n, shares)
         except VerifierError as exc:
             out.append(exc)
             continue

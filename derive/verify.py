@@ -331,12 +331,15 @@ def verify_claims(
     all_n=False,
     centre=True,
     normal_forms=False,
+    claims=None,
 ):
     """Each claim's result in turn (the checkers, and their caches, shared by all claims).
 
-    normal_forms: also each holding case's normal forms, for the report."""
+    normal_forms: also each holding case's normal forms, for the report.
+    claims: the claims to check, in place of the document's (an iterable, read
+    lazily: the next claim is taken once the result before it is yielded)."""
     checkers: dict[int, Checker] = {}
-    for claim in document.claims:
+    for claim in document.claims if claims is None else claims:
         verdicts = []
         for n in ns:
             if n not in checkers:

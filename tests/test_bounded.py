@@ -5,7 +5,14 @@ import time
 
 import pytest
 
-from derive.bounded import BUDGET_REASON, split_claims, split_ns, verify_bounded, verify_many
+from derive.bounded import (
+    BUDGET_REASON,
+    CLOSED_FORM,
+    _Share,
+    split_ns,
+    verify_bounded,
+    verify_many,
+)
 from derive.claims import from_dict
 from derive.results import HOLDS, UNDECIDED
 from derive.verify import VerifierError, verify_document
@@ -38,6 +45,17 @@ def test_a_claim_past_the_time_limit_is_undecided_and_the_others_run():
     assert middle.status == UNDECIDED and "time limit" in middle.verdicts[0].reason
     assert result.exit_code == 3
     assert not middle.proved_all_n
+
+
+@pytest.mark.parametrize("jobs", [2, 3])
+def test_children_sharing_one_n_stop_and_restart_as_one_child_does(jobs):
+    # Two or three children hand the claims of one document at one n among
+    # them: the slow one is stopped and the others still hold, as with one child.
+    one = verify_bounded(_document(SLOW), (64,), time_limit=2, all_n=True)
+    many = verify_bounded(_document(SLOW), (64,), time_limit=2, all_n=True, jobs=jobs)
+    assert _json([one]) == _json([many])
+    assert [c.status for c in many.claims] == [HOLDS, UNDECIDED, HOLDS]
+    assert many.limited
 
 
 def test_a_claim_past_the_memory_limit_is_undecided():
@@ -104,14 +122,13 @@ def test_jobs_share_the_claims_of_one_document_at_one_n(seed_document):
     assert two[0].derivation == alone[0].derivation is not None
 
 
-def test_split_claims_keeps_every_claim_once_in_order(seed_document):
-    claims = seed_document.claims
-    for parts in (1, 2, 3, len(claims) + 5):
-        groups = split_claims(claims, parts)
-        assert len(groups) == min(parts, len(claims))
-        assert sorted(k for g in groups for k in g) == list(range(len(claims)))
-        assert all(list(g) == sorted(g) and g for g in groups)
-    assert split_claims((), 4) == [()]
+def test_a_share_hands_out_every_claim_once_then_the_closed_form(seed_document):
+    share = _Share(0, seed_document, (3,), {}, closed_form=True)
+    items = list(iter(share.take, None))
+    assert items[-1] == CLOSED_FORM and share.exhausted
+    assert sorted(items[:-1]) == list(range(len(seed_document.claims)))
+    empty = _Share(0, dataclasses.replace(seed_document, claims=()), (3,), {}, closed_form=False)
+    assert empty.take() is None and empty.exhausted
 
 
 def test_split_ns_balances_the_cost():
@@ -135,6 +152,17 @@ def test_past_the_run_budget_the_claims_left_are_undecided_and_nothing_is_lost()
     for r in results:
         assert r.limited == any(c.status == UNDECIDED for c in r.claims)
     assert results[1].exit_code == 3
+
+
+def test_past_the_budget_children_sharing_one_n_keep_what_they_decided():
+    start = time.perf_counter()
+    (result,) = verify_many([_document(SLOW)], (64,), jobs=2, time_limit=60, total_time_limit=4)
+    assert time.perf_counter() - start < 4 + OVERHEAD_S
+    before, middle, after = result.claims
+    assert middle.status == UNDECIDED
+    assert middle.verdicts[0].reason == BUDGET_REASON.format(4)
+    assert HOLDS in (before.status, after.status)  # the other child went on
+    assert result.limited and result.exit_code == 3
 
 
 def test_a_limited_result_is_not_remembered(tmp_path):

@@ -238,9 +238,9 @@ def _started(monkeypatch):
     started = []
     real = bounded._Run.start
 
-    def start(self, part):
+    def start(self, part, item):
         started.append(part.document.path)
-        real(self, part)
+        real(self, part, item)
 
     monkeypatch.setattr(bounded._Run, "start", start)
     return started
