@@ -315,7 +315,7 @@ def time_verify(document, ns, repeats: int, budget_s: float = 10.0) -> float:
     """Min over repeats of verify_document, SymPy's cache cleared before each."""
     from sympy.core.cache import clear_cache
 
-    from derive.verify import verify_document
+    from derive.checking import verify_document
 
     best, spent = math.inf, 0.0
     for _ in range(repeats):
@@ -333,8 +333,8 @@ def time_verify(document, ns, repeats: int, budget_s: float = 10.0) -> float:
 
 
 def verification_section(ns, cap_s, repeats, seed_range, log=print) -> dict:
+    from derive.checking import verify_document
     from derive.claims import load
-    from derive.verify import verify_document
 
     seed = load(SEED)
     jacobian = dataclasses.replace(seed, claims=(seed.claim("jacobian"),))

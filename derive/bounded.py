@@ -34,10 +34,10 @@ from multiprocessing.connection import wait
 
 from .cache import Cache, dumps
 from .cache import key as cache_key
+from .checking import DEFAULT_NS, VerifierError, verify_claims
 from .claims import Document
 from .limits import CLAIM_MEMORY_BYTES, CLAIM_TIME_LIMIT_S
 from .results import UNDECIDED, AllNStep, ClaimResult, DocumentResult, NVerdict
-from .verify import DEFAULT_NS, VerifierError, verify_claims
 
 # The reason given to every claim left when the run's budget is spent.
 BUDGET_REASON = "run time budget: more than {:g} s for the whole run (--total-time-limit)"

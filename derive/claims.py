@@ -159,11 +159,20 @@ def load(path, cache=None) -> Document:
     path = Path(path)
     try:
         raw = files.read_bounded(path, MAX_CLAIM_FILE_BYTES)
-        data = tomllib.loads(raw.decode("utf-8"))
     except OSError as exc:
         raise ClaimFileError(path, None, None, f"cannot read: {exc.strerror}") from None
     except files.NotReadable as exc:
         raise ClaimFileError(path, None, None, f"not read: {exc}") from None
+    return from_bytes(raw, path, cache)
+
+
+def from_bytes(raw: bytes, path="<memory>", cache=None) -> Document:
+    """The document in a claim file's bytes (load, once they are read)."""
+    if len(raw) > MAX_CLAIM_FILE_BYTES:
+        message = f"{len(raw)} bytes; at most {MAX_CLAIM_FILE_BYTES} per claim file"
+        raise ClaimFileError(path, None, None, message)
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
         raise ClaimFileError(path, None, None, "not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:

@@ -36,6 +36,7 @@ import jinja2
 import sympy as sp
 from sympy.printing.numpy import NumPyPrinter
 
+from .checking import verify_document
 from .claims import Document, load
 from .claimtex import statement_latex
 from .emits import EmitSpec, FormulaSpec
@@ -43,7 +44,6 @@ from .files import write_if_changed
 from .language import CASES, N_SYMBOL, index_symbol, parse
 from .model import Model
 from .paths import DOCUMENTS, ROOT, TEMPLATES
-from .verify import verify_document
 
 LAYER_DOCUMENT = DOCUMENTS / "batchnorm_layer.toml"
 SEED_DOCUMENT = DOCUMENTS / "bn_backward.toml"

@@ -28,12 +28,12 @@ from dataclasses import dataclass
 import sympy as sp
 from sympy.polys.polyfuncs import rational_interpolate
 
+from .checking import Checker, check_claim, prove_claim_all_n
 from .claims import Case, Claim, Document
 from .claimtex import statement_latex
 from .exact import Field
 from .language import N_SYMBOL
 from .results import ClaimResult
-from .verify import Checker, check_claim, prove_claim_all_n
 
 UNKNOWNS = ALPHA, BETA, GAMMA_ = sp.symbols("alpha beta gamma_c")
 # How a report names each coefficient and what it multiplies: named by their

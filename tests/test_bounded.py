@@ -13,9 +13,9 @@ from derive.bounded import (
     verify_bounded,
     verify_many,
 )
+from derive.checking import VerifierError, verify_document
 from derive.claims import from_dict
 from derive.results import HOLDS, UNDECIDED
-from derive.verify import VerifierError, verify_document
 
 SLOW = "sum(x[k], k)**16*sum(g[k], k)**16*sum(x[k]*g[k], k)**16"
 # Starting a child and checking the two quick claims at n = 64 takes about 1 s.
@@ -74,13 +74,13 @@ def test_bounded_and_in_process_verdicts_agree(seed_document):
 
 
 def test_an_input_error_found_late_still_is_an_input_error(monkeypatch):
-    import derive.verify as verify
+    import derive.checking as checking
 
     def broken(*args, **kwargs):
         raise VerifierError("claim 'x', field 'rhs': bad")
         yield
 
-    monkeypatch.setattr(verify, "verify_claims", broken)
+    monkeypatch.setattr(checking, "verify_claims", broken)
     import derive.bounded as bounded
 
     monkeypatch.setattr(bounded, "verify_claims", broken)
@@ -90,7 +90,7 @@ def test_an_input_error_found_late_still_is_an_input_error(monkeypatch):
 
 # -- several documents at once, and the run's budget ---------------------------------------
 def _json(results):
-    from derive.cli import result_json
+    from derive.present import result_json
 
     return [result_json(r) for r in results]
 

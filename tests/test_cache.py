@@ -11,7 +11,7 @@ from derive import cache as cache_module
 from derive.bounded import result_key, verify_many
 from derive.cache import Cache, CacheError, dumps, key, source_hash
 from derive.claims import load
-from derive.cli import result_json
+from derive.present import result_json
 
 FILE = """
 [document]
@@ -68,7 +68,7 @@ def test_each_part_of_the_key_changes_it(tmp_path, monkeypatch):
 
 def test_the_source_hash_covers_every_module_and_template():
     files = {p.name for p in cache_module.PACKAGE.rglob("*") if p.suffix in (".py", ".j2")}
-    assert {"verify.py", "exact.py", "alln.py", "report.tex.j2", "cache.py"} <= files
+    assert {"checking.py", "exact.py", "alln.py", "report.tex.j2", "cache.py"} <= files
     assert len(source_hash()) == 64
 
 

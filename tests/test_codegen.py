@@ -12,6 +12,7 @@ import pytest
 import sympy as sp
 
 from derive import codegen
+from derive.checking import verify_document
 from derive.claims import from_dict, load
 from derive.codegen import (
     LAYER_DOCUMENT,
@@ -27,7 +28,6 @@ from derive.codegen import (
 from derive.language import N_SYMBOL, index_symbol
 from derive.model import Model
 from derive.spec import preset
-from derive.verify import verify_document
 
 INVSTD = sp.Symbol("invstd", positive=True)
 GENERATED_DIR = Path(codegen.__file__).parent / "generated"

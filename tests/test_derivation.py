@@ -1,10 +1,10 @@
 import pytest
 import sympy as sp
 
+from derive.checking import FAILS
 from derive.claims import from_dict
 from derive.derivation import DerivationError, derive_closed_form, solve_coefficients
 from derive.model import N_SYMBOL
-from derive.verify import FAILS
 from tests.conftest import SEED, mutate
 
 

@@ -13,9 +13,9 @@ import tomllib
 
 import pytest
 
+from derive.checking import verify_document
 from derive.claims import from_dict, load
 from derive.results import EXIT_OK, HOLDS, NOT_APPLICABLE
-from derive.verify import verify_document
 from tests.conftest import DOCUMENTS, assert_mutant_rejected, one_claim_mutant
 
 NS = tuple(range(1, 7))

@@ -19,12 +19,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from derive.checking import verify_document
 from derive.claims import from_dict, load
 from derive.language import parse
 from derive.model import Model
 from derive.numeric import Numeric
 from derive.results import EXIT_OK, HOLDS
-from derive.verify import verify_document
 from tests.conftest import DOCUMENTS, assert_mutant_rejected, one_claim_mutant
 
 NS = tuple(range(1, 6))

@@ -4,9 +4,9 @@ import tomllib
 
 import pytest
 
+from derive.checking import verify_document
 from derive.claims import from_dict
 from derive.findings import claim_status, findings
-from derive.verify import verify_document
 from tests.conftest import finding_toml, mutate, only, seed_data
 
 

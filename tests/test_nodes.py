@@ -9,9 +9,9 @@ import sympy as sp
 
 from derive import model as model_module
 from derive import nodes
+from derive.checking import verify_document
 from derive.claims import from_dict, model_for
 from derive.results import FAILS, HOLDS, UNDECIDED
-from derive.verify import verify_document
 
 u = sp.Symbol("u", positive=True)
 x = sp.Symbol("x", real=True)

@@ -13,10 +13,10 @@ import sympy as sp
 
 from derive import report
 from derive.alln import Proof, Step
+from derive.checking import verify_document
 from derive.claims import from_dict
 from derive.model import Model
 from derive.spec import preset
-from derive.verify import verify_document
 from tests.conftest import finding_toml, mutate, only, plain_toml, seed_data
 
 _M = Model(preset("xhat", False), 3)

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import pytest
 
+from derive.checking import verify_document
 from derive.claims import from_dict, load
 from derive.results import EXIT_OK, FAILS, HOLDS
-from derive.verify import verify_document
 from tests.conftest import DOCUMENTS, assert_mutant_rejected, one_claim_mutant
 
 NS = tuple(range(1, 9))

@@ -5,12 +5,12 @@ import pytest
 import sympy as sp
 
 from derive import alln
+from derive.checking import assignments, verify_document
 from derive.claims import ClaimFileError, from_dict
 from derive.exact import Field
 from derive.language import index_symbol, parse
 from derive.numeric import atom_name
 from derive.results import FAILS, HOLDS, NOT_APPLICABLE, UNDECIDED
-from derive.verify import assignments, verify_document
 from tests.conftest import SEED, mutate, only
 
 MUTANT_NS = (2, 3, 4)
