@@ -26,33 +26,20 @@ from dataclasses import dataclass
 
 from . import present
 from .bounded import verify_many
-from .checking import VerifierError
-from .claims import ClaimFileError, Document, from_bytes, from_dict
+from .checking import VerifierError as VerifierError
+from .claims import ClaimFileError as ClaimFileError
+from .claims import Document, from_bytes, from_dict
 from .claims import load as _load_file
 from .claimtex import statement_latex
-from .limits import CLAIM_TIME_LIMIT_S, TOTAL_TIME_LIMIT_S
+from .limits import CLAIM_TIME_LIMIT_S, MAX_N, TOTAL_TIME_LIMIT_S
 from .mathtext import escape_tex
 from .numeric import Counterexample
 from .results import EXIT_OK, AllNStep, ClaimResult, DocumentResult, NVerdict
 
-__all__ = [
-    "ClaimFileError",
-    "ClaimVerdict",
-    "Document",
-    "Result",
-    "VerifierError",
-    "assert_holds",
-    "document",
-    "load",
-    "loads",
-    "verify",
-]
+# The public names are listed once, in derive/__init__.py's __all__.
 
 # The batch sizes verify checks by default: those of `python -m derive verify`.
 DEFAULT_N = range(1, 9)
-# Above this a check takes minutes and gigabytes (as the CLI's --n); the
-# proofs for all n cover every larger n.
-MAX_N = 64
 # The colour a verdict is shown in (HTML and LaTeX), by verdict word.
 COLOURS = {"PASS": "green", "FAIL": "red", "UNDECIDED": "orange"}
 

@@ -21,7 +21,7 @@ from .cache import key as cache_key
 from .checking import VerifierError
 from .claims import ClaimFileError, load
 from .files import describe_os_error
-from .limits import CLAIM_TIME_LIMIT_S, TOTAL_TIME_LIMIT_S
+from .limits import CLAIM_TIME_LIMIT_S, MAX_N, TOTAL_TIME_LIMIT_S
 from .paths import DOCUMENTS, GENERATED, REPORTS, ROOT
 from .present import closing, print_result, result_json
 from .results import (
@@ -33,9 +33,6 @@ from .results import (
 )
 
 __all__ = ["EXIT_BAD_INPUT", "EXIT_FAIL", "EXIT_OK", "EXIT_UNDECIDED", "main"]
-# Above this batch size a check takes minutes and gigabytes (n = 256 took
-# 166 s and 3 GB); the proofs for all n cover every larger n anyway.
-MAX_N = 64
 
 
 def shipped_documents() -> list[Path]:
