@@ -420,6 +420,14 @@ def _row_blocks(rows, row_bytes):
     return [slice(r, min(rows, r + step)) for r in range(0, rows, step)]
 
 
+def _affine(name, value, shape, dtype, what, fill, *, finite=True):
+    """A parameter checked as _check_values does; None means ``fill`` everywhere (no
+    affine parameters, as torch's ``affine=False`` and ``elementwise_affine=False``)."""
+    if value is None:
+        return np.full(tuple(shape), fill, dtype=dtype)
+    return _check_values(name, value, shape, dtype, what, finite=finite)
+
+
 # -- fused kernels (numba) ---------------------------------------------------------------
 # Two shapes of work. (N, C, S) with S > 1: in parallel over channels, each channel read
 # once for its sums and written while it is still in cache. (N, C): a channel is a column,
@@ -782,7 +790,10 @@ def _channels_view(x):
     return (x.shape[0], x.shape[1], n // x.shape[0]), n
 
 
-def _per_channel(name, value, x, *, finite=True):
+def _per_channel(name, value, x, *, finite=True, fill=None):
+    """One value per channel; where ``fill`` is given, None means that value (_affine)."""
+    if fill is not None:
+        return _affine(name, value, (x.shape[1],), x.dtype, "one per channel", fill, finite=finite)
     return _check_values(name, value, (x.shape[1],), x.dtype, "one per channel", finite=finite)
 
 
@@ -843,13 +854,14 @@ def batchnorm_forward(x, gamma, beta, eps=1e-5):
     variance over every axis but axis 1, and invstd = 1 / sqrt(var + eps).
     ``mean`` and ``invstd`` have shape (C,) and are what ``batchnorm_backward``
     takes. The variance is computed in two passes over data shifted by each
-    channel's first value, so a constant channel has exactly zero variance.
+    channel's first value, so a constant channel has exactly zero variance. gamma and
+    beta may be None (no affine parameters, as torch's ``affine=False``): 1 and 0.
 
     Verified claims: variance, forward.
     """
     # generated from derive/documents/batchnorm_layer.toml, claims variance, forward
     x = _check_array("x", x, min_ndim=2, want="shape (N, C) or (N, C, *spatial)")
-    gamma, beta = _per_channel("gamma", gamma, x), _per_channel("beta", beta, x)
+    gamma, beta = _per_channel("gamma", gamma, x, fill=1), _per_channel("beta", beta, x, fill=0)
     eps = _check_eps(eps)
     shape, n = _channels_view(x)
     x3 = x.reshape(shape)
@@ -906,7 +918,8 @@ def batchnorm_backward(dy, x, gamma, mean, invstd):
     Matches ``torch.ops.aten.native_batch_norm_backward(dy, x, gamma, None, None,
     mean, invstd, True, eps, [True, True, True])``. The per-channel sums of dy and
     of dy * (x - mean), then dx = a * (dy + k * (x - mean) + m) with per-channel
-    a, k, m.
+    a, k, m. With gamma None (no affine parameters) it is 1, and dgamma and dbeta are
+    None.
 
     Verified claims: dgamma, dbeta, dx-kernel.
     """
@@ -914,7 +927,8 @@ def batchnorm_backward(dy, x, gamma, mean, invstd):
     x = _check_array("x", x, min_ndim=2, want="shape (N, C) or (N, C, *spatial)")
     dy = _check_like("dy", dy, x)
     shape, n = _channels_view(x)
-    gamma = _per_channel("gamma", gamma, x, finite=False)
+    affine = gamma is not None
+    gamma = _per_channel("gamma", gamma, x, finite=False, fill=1)
     mean = _per_channel("mean", mean, x, finite=False)
     invstd = _per_channel("invstd", invstd, x, finite=False)
     x3, dy3 = x.reshape(shape), dy.reshape(shape)
@@ -926,7 +940,7 @@ def batchnorm_backward(dy, x, gamma, mean, invstd):
             dgamma, dbeta = _backward_numba_again(
                 x3, dy3, gamma, mean, invstd, dx, sums, dgamma, dbeta
             )
-        return dx.reshape(x.shape), dgamma, dbeta
+        return (dx.reshape(x.shape), *((dgamma, dbeta) if affine else (None, None)))
     _check_statistics(gamma, mean, invstd)
     # float64 throughout, each result rounded once to x's dtype inside _fits: the NumPy
     # path is the reference, so no float32 product may underflow or overflow on the way
@@ -947,6 +961,8 @@ def batchnorm_backward(dy, x, gamma, mean, invstd):
         for r in blocks:
             xc, dy = x3[r] - mean_b, dy3[r].astype(np.float64)
             dx[r] = _dx_element(*per_channel, dy, xc).astype(x.dtype)
+    if not affine:
+        return dx.reshape(x.shape), None, None
     with _fits("dgamma", x.dtype):
         dgamma = np.asarray(_dgamma(invstd=invstd, sum_dy_xc=sum_dy_xc)).astype(x.dtype)
     with _fits("dbeta", x.dtype):
@@ -977,7 +993,8 @@ def batchnorm_double_backward(ddx, ddgamma, ddbeta, dy, x, gamma, mean, invstd):
     and ddx have one layout ((N, C) or (N, C, *spatial)); gamma, mean, invstd, ddgamma and
     ddbeta have shape (C,). One pass for the per-channel sums of dy, ddx, dy * ddx,
     dy * (x - mean) and ddx * (x - mean), then dx2 and ddy per element from per-channel
-    coefficients, evaluated in float64.
+    coefficients, evaluated in float64. gamma None (no affine parameters) is 1, and then
+    dgamma2 is None; ddgamma or ddbeta None is 0.
 
     Verified claims: gI, gG, ggO.
     """
@@ -986,12 +1003,13 @@ def batchnorm_double_backward(ddx, ddgamma, ddbeta, dy, x, gamma, mean, invstd):
     dy = _check_like("dy", dy, x)
     ddx = _check_like("ddx", ddx, x)
     shape, n = _channels_view(x)
-    gamma = _per_channel("gamma", gamma, x)
+    affine = gamma is not None
+    gamma = _per_channel("gamma", gamma, x, fill=1)
     mean = _per_channel("mean", mean, x)
     invstd = _per_channel("invstd", invstd, x)
     _check_positive("invstd", invstd)
-    ddbeta = _per_channel("ddbeta", ddbeta, x)
-    ddgamma = _per_channel("ddgamma", ddgamma, x)
+    ddbeta = _per_channel("ddbeta", ddbeta, x, fill=0)
+    ddgamma = _per_channel("ddgamma", ddgamma, x, fill=0)
     arrays = {"dy": dy, "ddx": ddx, "x": x}
     dy3, ddx3, x3 = dy.reshape(shape), ddx.reshape(shape), x.reshape(shape)
     params = np.array([ddbeta, ddgamma, gamma, invstd], dtype=np.float64)
@@ -1067,6 +1085,8 @@ def batchnorm_double_backward(ddx, ddgamma, ddbeta, dy, x, gamma, mean, invstd):
         raise _overflow("dx2", x.dtype)
     if not np.isfinite(bad[:, 1]).all():
         raise _overflow("ddy", x.dtype)
+    if not affine:
+        return dx2.reshape(x.shape), None, ddy.reshape(x.shape)
     with _fits("dgamma2", x.dtype):
         dgamma2 = _dgamma2(invstd, n, sum_ddx, sum_ddx_xc, sum_dy, sum_dy_ddx, sum_dy_xc)
         dgamma2 = dgamma2.astype(x.dtype)

@@ -31,7 +31,13 @@ import os
 
 import numpy as np
 
-__all__ = ["BACKEND", "groupnorm_backward", "groupnorm_forward"]
+__all__ = [
+    "BACKEND",
+    "groupnorm_backward",
+    "groupnorm_forward",
+    "instancenorm_backward",
+    "instancenorm_forward",
+]
 
 
 # -- formulas: printed from the verified claims --------------------------------------
@@ -292,6 +298,14 @@ _BLOCK_BYTES = 1 << 20
 def _row_blocks(rows, row_bytes):
     step = max(1, _BLOCK_BYTES // max(1, row_bytes))
     return [slice(r, min(rows, r + step)) for r in range(0, rows, step)]
+
+
+def _affine(name, value, shape, dtype, what, fill, *, finite=True):
+    """A parameter checked as _check_values does; None means ``fill`` everywhere (no
+    affine parameters, as torch's ``affine=False`` and ``elementwise_affine=False``)."""
+    if value is None:
+        return np.full(tuple(shape), fill, dtype=dtype)
+    return _check_values(name, value, shape, dtype, what, finite=finite)
 
 
 # -- fused kernels (numba): one read of each row for its sums, the write while in cache --
@@ -627,8 +641,8 @@ def _view(x, groups):
     channels = x.shape[1]
     if channels % groups:
         raise ValueError(f"groups: expected a divisor of the {channels} channels, got {groups}")
-    spatial = x.size // (x.shape[0] * channels) if x.size else 0
-    if x.size == 0:
+    spatial = int(np.prod(x.shape[2:], dtype=np.int64))
+    if channels == 0 or spatial == 0:  # an empty batch (N = 0) is fine: no groups at all
         raise ValueError(f"x: expected at least one value per group, got shape {x.shape}")
     return (x.shape[0], groups, channels // groups, spatial), (x.shape[0], groups), groups
 
@@ -704,6 +718,8 @@ def groupnorm_forward(x, groups, gamma, beta, eps=1e-5):
     The statistics are what ``groupnorm_backward`` takes. The variance is computed in two passes
     over data shifted by each group's first value, so a constant group has exactly zero
     variance.
+    gamma and beta may be None (no affine parameters, as torch's ``affine=False``). An
+    empty batch (N = 0) gives empty results.
 
     Verified claims: variance, forward-saved.
     """
@@ -711,9 +727,12 @@ def groupnorm_forward(x, groups, gamma, beta, eps=1e-5):
     x = _check_array("x", x, min_ndim=2, want="shape (N, C) or (N, C, *spatial)")
     shape, stat_shape, groups = _view(x, groups)
     param_shape = shape[1:3]
-    gamma = _check_values("gamma", gamma, (x.shape[1],), x.dtype, "one per channel")
-    beta = _check_values("beta", beta, gamma.shape, x.dtype, "the shape of gamma")
+    gamma = _affine("gamma", gamma, (x.shape[1],), x.dtype, "one per channel", 1)
+    beta = _affine("beta", beta, gamma.shape, x.dtype, "the shape of gamma", 0)
     eps = _check_eps(eps)
+    if x.size == 0:  # an empty batch: nothing to normalize
+        empty = np.zeros(stat_shape, dtype=x.dtype)
+        return np.empty(x.shape, dtype=x.dtype), empty, empty
     x_shape, dtype = x.shape, x.dtype  # the NumPy path names its blocks after the elements
     n = shape[2] * shape[3]
     rows = shape[0] * shape[1]
@@ -762,6 +781,7 @@ def groupnorm_backward(dy, x, groups, gamma, mean, invstd):
     ``mean, invstd`` are what ``groupnorm_forward`` returned. dx = a * (gamma * dy + k * xc + m)
     per element with per-group a, k, m from the two sums over the group;
     dgamma and dbeta sum the per-element claims over every other axis.
+    With gamma None (no affine parameters) it is 1, and dgamma and dbeta are None.
 
     Verified claims: dgamma, dbeta, dx-closed-form.
     """
@@ -770,10 +790,14 @@ def groupnorm_backward(dy, x, groups, gamma, mean, invstd):
     dy = _check_like("dy", dy, x)
     shape, stat_shape, groups = _view(x, groups)
     param_shape = shape[1:3]
-    gamma = _check_values("gamma", gamma, (x.shape[1],), x.dtype, "one per channel")
+    affine = gamma is not None
+    gamma = _affine("gamma", gamma, (x.shape[1],), x.dtype, "one per channel", 1)
     mean = _check_values("mean", mean, stat_shape, x.dtype, "one per (example, group)")
     invstd = _check_values("invstd", invstd, stat_shape, x.dtype, "one per (example, group)")
     _check_positive("invstd", invstd)
+    if x.size == 0:  # an empty batch: dx is empty, and the parameters' sums are 0
+        zero = np.zeros(gamma.shape, dtype=x.dtype) if affine else None
+        return np.empty(x.shape, dtype=x.dtype), zero, zero
     x_shape, dtype = x.shape, x.dtype  # the NumPy path names its blocks after the elements
     n = shape[2] * shape[3]
     rows = shape[0] * shape[1]
@@ -809,6 +833,8 @@ def groupnorm_backward(dy, x, groups, gamma, mean, invstd):
 
                 dgamma += _dgamma_element(scale, dy, xc).sum(axis=(0, 3))
                 dbeta += _dbeta_element(dy).sum(axis=(0, 3))
+    if not affine:  # no parameters: their sums are not results
+        return dx.reshape(x_shape), None, None
     with _fits("dgamma", dtype):
         dgamma = dgamma.reshape(gamma_shape).astype(dtype)
     with _fits("dbeta", dtype):
@@ -818,3 +844,23 @@ def groupnorm_backward(dy, x, groups, gamma, mean, invstd):
         if not np.isfinite(value).all():
             raise _overflow(what, dtype)
     return dx.reshape(x_shape), dgamma, dbeta
+
+
+def instancenorm_forward(x, gamma, beta, eps=1e-5):
+    """Instance norm: ``groupnorm_forward`` with one channel per group (groups = C), as
+    ``torch.nn.functional.instance_norm(x, weight=gamma, bias=beta, eps=eps)`` with the
+    statistics of the input; mean and invstd have shape (N, C).
+
+    Verified claims: variance, forward-saved (of groupnorm).
+    """
+    x = _check_array("x", x, min_ndim=2, want="shape (N, C) or (N, C, *spatial)")
+    return groupnorm_forward(x, max(1, x.shape[1]), gamma, beta, eps)
+
+
+def instancenorm_backward(dy, x, gamma, mean, invstd):
+    """Gradients of instance norm: ``groupnorm_backward`` with groups = C.
+
+    Verified claims: dgamma, dbeta, dx-closed-form (of groupnorm).
+    """
+    x = _check_array("x", x, min_ndim=2, want="shape (N, C) or (N, C, *spatial)")
+    return groupnorm_backward(dy, x, max(1, x.shape[1]), gamma, mean, invstd)

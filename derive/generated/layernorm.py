@@ -290,6 +290,14 @@ def _row_blocks(rows, row_bytes):
     return [slice(r, min(rows, r + step)) for r in range(0, rows, step)]
 
 
+def _affine(name, value, shape, dtype, what, fill, *, finite=True):
+    """A parameter checked as _check_values does; None means ``fill`` everywhere (no
+    affine parameters, as torch's ``affine=False`` and ``elementwise_affine=False``)."""
+    if value is None:
+        return np.full(tuple(shape), fill, dtype=dtype)
+    return _check_values(name, value, shape, dtype, what, finite=finite)
+
+
 # -- fused kernels (numba): one read of each row for its sums, the write while in cache --
 # Reductions may be reordered (reassoc: vectorised sums); nothing assumes that values are
 # finite, so an inf or nan in a result is still seen.
@@ -634,6 +642,31 @@ def _check_gamma(name, value, dtype):
     return _check_values(name, a, a.shape, dtype, "normalized_shape")
 
 
+def _normalized_shape(value):
+    dims = (value,) if isinstance(value, numbers.Integral) else value
+    if not isinstance(dims, tuple | list) or not dims:
+        raise ValueError(f"normalized_shape: expected an int or a tuple of ints, got {value!r}")
+    for d in dims:
+        if isinstance(d, bool) or not isinstance(d, numbers.Integral) or d < 1:
+            raise ValueError(f"normalized_shape: expected sizes >= 1, got {value!r}")
+    return tuple(int(d) for d in dims)
+
+
+def _gamma_or_ones(gamma, x, normalized_shape, default):
+    """gamma, checked against normalized_shape where both are given; where gamma is None
+    (no affine parameters, as torch's ``elementwise_affine=False``), ones over
+    normalized_shape, else over x's trailing axes ``default``."""
+    if gamma is None:
+        shape = default if normalized_shape is None else _normalized_shape(normalized_shape)
+        return np.ones(shape, dtype=x.dtype)
+    gamma = _check_gamma("gamma", gamma, x.dtype)
+    if normalized_shape is not None and _normalized_shape(normalized_shape) != gamma.shape:
+        raise ValueError(
+            f"normalized_shape: expected the shape of gamma {gamma.shape}, got {normalized_shape!r}"
+        )
+    return gamma
+
+
 def _kernel_views(*arrays):
     """(N, G, Cg, S) arrays, or (N, G, Cg) where S = 1 (so the loop over channels is the
     innermost and vectorises), with the matching kernel suffix."""
@@ -695,7 +728,7 @@ def _backward_fused(x4, dy4, gamma2, mean2, inverse2, dx):
 
 
 # -- public functions ------------------------------------------------------------------
-def layernorm_forward(x, gamma, beta, eps=1e-5):
+def layernorm_forward(x, gamma, beta, eps=1e-5, normalized_shape=None):
     """layernorm forward: ``(y, mean, invstd)``.
 
     y = gamma * (x - mean) * invstd + beta, with mean and the biased variance of each row
@@ -704,15 +737,21 @@ def layernorm_forward(x, gamma, beta, eps=1e-5):
     The statistics are what ``layernorm_backward`` takes. The variance is computed in two passes
     over data shifted by each group's first value, so a constant group has exactly zero
     variance.
+    gamma and beta may be None (no affine parameters, as torch's ``elementwise_affine=False``):
+    the axes normalized are then ``normalized_shape`` (an int or a tuple, the trailing axes of
+    x), by default x's last axis. An empty batch gives empty results.
 
     Verified claims: variance, forward-saved.
     """
     # generated from derive/documents/layernorm.toml, claims variance, forward-saved
     x = _check_array("x", x, min_ndim=1, want="an array with the axes of gamma")
-    gamma = _check_gamma("gamma", gamma, x.dtype)
+    gamma = _gamma_or_ones(gamma, x, normalized_shape, x.shape[-1:])
     shape, stat_shape, param_shape = _view(x, gamma)
-    beta = _check_values("beta", beta, gamma.shape, x.dtype, "the shape of gamma")
+    beta = _affine("beta", beta, gamma.shape, x.dtype, "the shape of gamma", 0)
     eps = _check_eps(eps)
+    if x.size == 0:  # an empty batch: nothing to normalize
+        empty = np.zeros(stat_shape, dtype=x.dtype)
+        return np.empty(x.shape, dtype=x.dtype), empty, empty
     x_shape, dtype = x.shape, x.dtype  # the NumPy path names its blocks after the elements
     n = shape[2] * shape[3]
     rows = shape[0] * shape[1]
@@ -755,23 +794,30 @@ def layernorm_forward(x, gamma, beta, eps=1e-5):
     return y.reshape(x_shape), mean, invstd.reshape(stat_shape)
 
 
-def layernorm_backward(dy, x, gamma, mean, invstd):
+def layernorm_backward(dy, x, gamma, mean, invstd, normalized_shape=None):
     """Gradients of layernorm: ``(dx, dgamma, dbeta)``.
 
     ``mean, invstd`` are what ``layernorm_forward`` returned. dx = a * (gamma * dy + k * xc + m)
     per element with per-row a, k, m from the two sums over the row;
     dgamma and dbeta sum the per-element claims over every other axis.
+    With gamma None (no affine parameters) it is 1, and dgamma and dbeta are None; the axes
+    normalized are then ``normalized_shape``, by default those the statistics lack.
 
     Verified claims: dgamma, dbeta, dx-closed-form.
     """
     # generated from derive/documents/layernorm.toml, claims dgamma, dbeta, dx-closed-form
     x = _check_array("x", x, min_ndim=1, want="an array with the axes of gamma")
     dy = _check_like("dy", dy, x)
-    gamma = _check_gamma("gamma", gamma, x.dtype)
+    affine = gamma is not None
+    unstated = x.shape[min(np.ndim(invstd), x.ndim - 1) :]  # the axes the statistics lack
+    gamma = _gamma_or_ones(gamma, x, normalized_shape, unstated)
     shape, stat_shape, param_shape = _view(x, gamma)
     mean = _check_values("mean", mean, stat_shape, x.dtype, "one per row")
     invstd = _check_values("invstd", invstd, stat_shape, x.dtype, "one per row")
     _check_positive("invstd", invstd)
+    if x.size == 0:  # an empty batch: dx is empty, and the parameters' sums are 0
+        zero = np.zeros(gamma.shape, dtype=x.dtype) if affine else None
+        return np.empty(x.shape, dtype=x.dtype), zero, zero
     x_shape, dtype = x.shape, x.dtype  # the NumPy path names its blocks after the elements
     n = shape[2] * shape[3]
     rows = shape[0] * shape[1]
@@ -807,6 +853,8 @@ def layernorm_backward(dy, x, gamma, mean, invstd):
 
                 dgamma += _dgamma_element(scale, dy, xc).sum(axis=(0, 3))
                 dbeta += _dbeta_element(dy).sum(axis=(0, 3))
+    if not affine:  # no parameters: their sums are not results
+        return dx.reshape(x_shape), None, None
     with _fits("dgamma", dtype):
         dgamma = dgamma.reshape(gamma_shape).astype(dtype)
     with _fits("dbeta", dtype):

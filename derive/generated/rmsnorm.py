@@ -264,6 +264,14 @@ def _row_blocks(rows, row_bytes):
     return [slice(r, min(rows, r + step)) for r in range(0, rows, step)]
 
 
+def _affine(name, value, shape, dtype, what, fill, *, finite=True):
+    """A parameter checked as _check_values does; None means ``fill`` everywhere (no
+    affine parameters, as torch's ``affine=False`` and ``elementwise_affine=False``)."""
+    if value is None:
+        return np.full(tuple(shape), fill, dtype=dtype)
+    return _check_values(name, value, shape, dtype, what, finite=finite)
+
+
 # -- fused kernels (numba): one read of each row for its sums, the write while in cache --
 # Reductions may be reordered (reassoc: vectorised sums); nothing assumes that values are
 # finite, so an inf or nan in a result is still seen.
@@ -537,6 +545,31 @@ def _check_gamma(name, value, dtype):
     return _check_values(name, a, a.shape, dtype, "normalized_shape")
 
 
+def _normalized_shape(value):
+    dims = (value,) if isinstance(value, numbers.Integral) else value
+    if not isinstance(dims, tuple | list) or not dims:
+        raise ValueError(f"normalized_shape: expected an int or a tuple of ints, got {value!r}")
+    for d in dims:
+        if isinstance(d, bool) or not isinstance(d, numbers.Integral) or d < 1:
+            raise ValueError(f"normalized_shape: expected sizes >= 1, got {value!r}")
+    return tuple(int(d) for d in dims)
+
+
+def _gamma_or_ones(gamma, x, normalized_shape, default):
+    """gamma, checked against normalized_shape where both are given; where gamma is None
+    (no affine parameters, as torch's ``elementwise_affine=False``), ones over
+    normalized_shape, else over x's trailing axes ``default``."""
+    if gamma is None:
+        shape = default if normalized_shape is None else _normalized_shape(normalized_shape)
+        return np.ones(shape, dtype=x.dtype)
+    gamma = _check_gamma("gamma", gamma, x.dtype)
+    if normalized_shape is not None and _normalized_shape(normalized_shape) != gamma.shape:
+        raise ValueError(
+            f"normalized_shape: expected the shape of gamma {gamma.shape}, got {normalized_shape!r}"
+        )
+    return gamma
+
+
 def _kernel_views(*arrays):
     """(N, G, Cg, S) arrays, or (N, G, Cg) where S = 1 (so the loop over channels is the
     innermost and vectorises), with the matching kernel suffix."""
@@ -597,21 +630,30 @@ def _backward_fused(x4, dy4, gamma2, inverse2, dx):
 
 
 # -- public functions ------------------------------------------------------------------
-def rmsnorm_forward(x, gamma, eps=1e-6):
+def rmsnorm_forward(x, gamma, eps=1e-6, normalized_shape=None):
     """rmsnorm forward: ``(y, invrms)``.
 
     y = gamma * x * invrms with invrms = 1 / sqrt(mean(x**2) + eps) over the trailing
     ``gamma.ndim`` axes of each row, as ``torch.nn.functional.rms_norm(x, gamma.shape,
     gamma, eps)``. No mean is subtracted.
     The statistics are what ``rmsnorm_backward`` takes.
+    gamma may be None (no affine parameters, as torch's ``elementwise_affine=False``): the axes
+    normalized are then ``normalized_shape`` (an int or a tuple, the trailing axes of x), by
+    default x's last axis. eps=None is the machine epsilon of x's dtype, as in torch. An empty
+    batch gives empty results.
 
     Verified claims: mean-square, forward-saved.
     """
     # generated from derive/documents/rmsnorm.toml, claims mean-square, forward-saved
     x = _check_array("x", x, min_ndim=1, want="an array with the axes of gamma")
-    gamma = _check_gamma("gamma", gamma, x.dtype)
+    gamma = _gamma_or_ones(gamma, x, normalized_shape, x.shape[-1:])
     shape, stat_shape, param_shape = _view(x, gamma)
+    if eps is None:  # as torch.nn.functional.rms_norm: the machine epsilon of x's dtype
+        eps = float(np.finfo(x.dtype).eps)
     eps = _check_eps(eps)
+    if x.size == 0:  # an empty batch: nothing to normalize
+        empty = np.zeros(stat_shape, dtype=x.dtype)
+        return np.empty(x.shape, dtype=x.dtype), empty
     x_shape, dtype = x.shape, x.dtype  # the NumPy path names its blocks after the elements
     n = shape[2] * shape[3]
     rows = shape[0] * shape[1]
@@ -647,22 +689,29 @@ def rmsnorm_forward(x, gamma, eps=1e-6):
     return y.reshape(x_shape), invrms.reshape(stat_shape)
 
 
-def rmsnorm_backward(dy, x, gamma, invrms):
+def rmsnorm_backward(dy, x, gamma, invrms, normalized_shape=None):
     """Gradients of rmsnorm: ``(dx, dgamma)``.
 
     ``invrms`` are what ``rmsnorm_forward`` returned. dx = a * (gamma * dy + k * x)
     per element with per-row a, k from the sum over the row;
     dgamma sum the per-element claims over every other axis.
+    With gamma None (no affine parameters) it is 1, and dgamma is None; the axes normalized are
+    then ``normalized_shape``, by default those the statistics lack.
 
     Verified claims: dgamma, dx-closed-form.
     """
     # generated from derive/documents/rmsnorm.toml, claims dgamma, dx-closed-form
     x = _check_array("x", x, min_ndim=1, want="an array with the axes of gamma")
     dy = _check_like("dy", dy, x)
-    gamma = _check_gamma("gamma", gamma, x.dtype)
+    affine = gamma is not None
+    unstated = x.shape[min(np.ndim(invrms), x.ndim - 1) :]  # the axes the statistics lack
+    gamma = _gamma_or_ones(gamma, x, normalized_shape, unstated)
     shape, stat_shape, param_shape = _view(x, gamma)
     invrms = _check_values("invrms", invrms, stat_shape, x.dtype, "one per row")
     _check_positive("invrms", invrms)
+    if x.size == 0:  # an empty batch: dx is empty, and the parameters' sums are 0
+        zero = np.zeros(gamma.shape, dtype=x.dtype) if affine else None
+        return np.empty(x.shape, dtype=x.dtype), zero
     x_shape, dtype = x.shape, x.dtype  # the NumPy path names its blocks after the elements
     n = shape[2] * shape[3]
     rows = shape[0] * shape[1]
@@ -694,6 +743,8 @@ def rmsnorm_backward(dy, x, gamma, invrms):
                 scale = _dgamma_coefficients(invrms)
 
                 dgamma += _dgamma_element(scale, dy, x).sum(axis=(0, 3))
+    if not affine:  # no parameters: their sums are not results
+        return dx.reshape(x_shape), None
     with _fits("dgamma", dtype):
         dgamma = dgamma.reshape(gamma_shape).astype(dtype)
     # an inf from the float64 sums themselves: the cast above raises only for a finite value
