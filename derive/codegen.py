@@ -63,7 +63,10 @@ REQUIRED = {
 # Formulas a template prints a further public function from when a document declares them:
 # all of a group or none (batchnorm_double_backward needs its three outputs).
 TOGETHER = {
-    "channels": (("_dx2", "_dgamma2", "_ddy"),),
+    "channels": (
+        ("_dx2", "_dgamma2", "_ddy"),
+        ("_eval_y", "_eval_dgamma", "_eval_dbeta", "_eval_dx"),
+    ),
     "trailing": (),
     "groups": (),
 }

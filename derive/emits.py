@@ -188,12 +188,15 @@ def from_table(raw, claim_ids, statistics, model_names=frozenset(), scalars=froz
     _unknown(raw, EMIT_KEYS_NORM, "emit")
     mean = _identifier(raw, "mean", "emit.mean", required=False)
     root = _identifier(raw, "root", "emit.root")
+    # A statistic the model computes, or one it takes as an input (eval mode's running
+    # mean and root): either is held fixed per statistic by the generated code.
+    allowed = frozenset(statistics) | frozenset(scalars)
     for key, value in (("mean", mean), ("root", root)):
-        if value and value not in statistics:
+        if value and value not in allowed:
             raise EmitError(
                 f"emit.{key}",
-                f"expected a statistic of the model ({', '.join(sorted(statistics))}),"
-                f" got {value!r}",
+                f"expected a statistic or a scalar input of the model"
+                f" ({', '.join(sorted(allowed))}), got {value!r}",
             )
     inverse = _identifier(raw, "inverse", "emit.inverse")
     return EmitSpec(module, layout, mean, root, inverse, _formulas(raw, claim_ids, layout))

@@ -30,6 +30,7 @@ NA_AT_1 = {
     "groupnorm": set(),
     "batchnorm_unbiased": "all",
     "bn_paper": set(),
+    "batchnorm_eval": set(),
 }
 NAMES = tuple(NA_AT_1)
 
@@ -117,6 +118,21 @@ MUTANTS = [
     ("bn_paper", "dl-dvar", "rhs", "**(-3/2)", "**(-1/2)", None),
     ("bn_paper", "dl-dx-closed-form", "rhs", " - xhat[i]*sum(xhat[j]*dy[j], j)", "", None),
     ("bn_paper", "dl-dxhat", "rhs", "dy[i]*gamma", "dy[i]", None),
+    # Eval-mode batch norm: the training-mode terms where the statistics are constants
+    ("batchnorm_eval", "dx-closed-form", "rhs", "*dy[i]", "*(dy[i] - sum(dy[j], j)/n)", None),
+    ("batchnorm_eval", "jacobian", "rhs", "delta(i, j)/sigma", "(delta(i, j) - 1/n)/sigma", None),
+    ("batchnorm_eval", "dgamma", "steps[3]", "*(1/sigma)", "", None),
+    ("batchnorm_eval", "dxhat", "rhs", "gamma*dy[i]", "dy[i]", None),
+    ("batchnorm_eval", "forward", "rhs", " + beta", " - beta", None),
+    (
+        "batchnorm_eval",
+        "dx-closed-form",
+        "rhs",
+        "gamma*(1/sigma)",
+        "gamma*(1/sigma)*n/(n - 1)",
+        None,
+    ),
+    ("batchnorm_eval", "dgamma", "steps[2]", "dy[j]*xhat[j]", "dy[j]*xhat[j]**2", None),
 ]
 
 

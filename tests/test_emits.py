@@ -44,7 +44,11 @@ def edit(change):
         # "rows" is a layout, whose table has no mean, root or inverse
         (lambda e: e.update(layout="rows"), "emit.inverse", "unknown field"),
         (lambda e: e.update(module="../x"), "emit.module", "expected a Python name"),
-        (lambda e: e.update(mean="x"), "emit.mean", "expected a statistic of the model"),
+        (
+            lambda e: e.update(mean="x"),
+            "emit.mean",
+            "expected a statistic or a scalar input of the model",
+        ),
         (lambda e: e.pop("inverse"), "emit.inverse", "expected a Python name"),
         (lambda e: e.update(extra=1), "emit.extra", "unknown field"),
         (lambda e: e.update(formulas=[]), "emit.formulas", "at least one"),

@@ -199,3 +199,81 @@ def test_instancenorm_is_torch_s_instance_norm(mods, shape, affine):
         close(dbeta, dy.sum(axis=tuple(k for k in range(len(shape)) if k != 1)))
     else:
         assert dgamma is None and dbeta is None
+
+
+def _running(c, seed=3):
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal(c), rng.uniform(0.5, 2, c)
+
+
+@pytest.mark.parametrize("shape", [(6, 3), (4, 3, 5)])
+@pytest.mark.parametrize("affine", [True, False])
+def test_batchnorm_eval_mode_is_torch_s_training_false(mods, shape, affine):
+    m = mods["batchnorm"]
+    x, dy = _data(shape)
+    rm, rv = _running(shape[1])
+    rng = np.random.default_rng(4)
+    gamma, beta = (rng.standard_normal(shape[1]) for _ in range(2)) if affine else (None, None)
+    params = [torch.tensor(p, requires_grad=True) for p in (gamma, beta)] if affine else []
+    tx = torch.tensor(x, requires_grad=True)
+    w, b = params if affine else (None, None)
+    y = F.batch_norm(tx, torch.tensor(rm), torch.tensor(rv), w, b, False, 0.1, 1e-5)
+    grads = torch.autograd.grad(y, [tx, *params], torch.tensor(dy))
+    close(m.batchnorm_eval_forward(x, gamma, beta, rm, rv), y.detach().numpy())
+    dx, dgamma, dbeta = m.batchnorm_eval_backward(dy, x, gamma, rm, rv)
+    close(dx, grads[0].numpy())
+    if affine:
+        close(dgamma, grads[1].numpy())
+        close(dbeta, grads[2].numpy())
+    else:
+        assert dgamma is None and dbeta is None
+
+
+@pytest.mark.parametrize("momentum", [0.1, 0.5, 0.0, -1.2])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_training_updates_the_running_statistics_as_torch_does(mods, momentum, dtype):
+    m = mods["batchnorm"]
+    x, _ = _data((5, 3, 4))
+    x = x.astype(dtype)
+    rm, rv = (a.astype(dtype) for a in _running(3))
+    trm, trv = torch.tensor(rm.copy()), torch.tensor(rv.copy())
+    want = F.batch_norm(torch.tensor(x), trm, trv, None, None, True, momentum, 1e-5)
+    y, _, _ = m.batchnorm_forward(x, None, None, running_mean=rm, running_var=rv, momentum=momentum)
+    rtol = RTOL64 if dtype == np.float64 else RTOL32
+    close(y, want.numpy(), rtol)
+    close(rm, trm.numpy(), rtol)
+    close(rv, trv.numpy(), rtol)
+    assert rm.dtype == rv.dtype == dtype
+
+
+def test_bad_running_statistics_are_refused_and_change_nothing(mods):
+    m = mods["batchnorm"]
+    x = np.random.default_rng(0).standard_normal((4, 2))
+    rm, rv = np.zeros(2), np.ones(2)
+    for kwargs, match in [
+        ({"running_mean": [0.0, 0.0]}, "running_mean: expected a float32 or float64 array"),
+        ({"running_mean": np.zeros(3)}, "running_mean: expected shape"),
+        ({"running_var": np.array([1.0, np.nan])}, "running_var: expected finite"),
+        ({"running_mean": rm, "momentum": None}, "momentum"),
+        ({"running_mean": rm, "momentum": float("inf")}, "momentum"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            m.batchnorm_forward(x, None, None, **kwargs)
+    frozen = np.zeros(2)
+    frozen.flags.writeable = False
+    with pytest.raises(ValueError, match="writable"):
+        m.batchnorm_forward(x, None, None, running_mean=frozen)
+    with pytest.raises(ValueError, match="at least 2"):
+        m.batchnorm_forward(x[:1], None, None, running_var=rv)
+    assert np.array_equal(rm, np.zeros(2)) and np.array_equal(rv, np.ones(2))
+
+
+def test_eval_mode_refuses_running_statistics_without_a_value(mods):
+    m = mods["batchnorm"]
+    x = np.zeros((2, 2))
+    with pytest.raises(ValueError, match="running_var: expected values >= 0"):
+        m.batchnorm_eval_forward(x, None, None, np.zeros(2), np.array([1.0, -1.0]))
+    with pytest.raises(ValueError, match="running_var \\+ eps"):
+        m.batchnorm_eval_forward(x, None, None, np.zeros(2), np.zeros(2), eps=0.0)
+    with pytest.raises(ValueError, match="running_mean: expected shape"):
+        m.batchnorm_eval_forward(x, None, None, np.zeros(3), np.ones(2))
