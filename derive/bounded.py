@@ -63,7 +63,10 @@ def _send(conn, message) -> None:
 CLOSED_FORM = "closed form"
 
 
-def _child(conn, document: Document, ns, options: dict, memory: int) -> None:
+def _child(conn, document: Document, ns, options: dict, memory: int, parent_end) -> None:
+    # The parent's end of this pipe, inherited by the fork: closed, so that a parent
+    # that dies is seen as the end of the pipe, and this child does not wait forever.
+    parent_end.close()
     # The cap is on top of what the fork already maps (imported libraries).
     limit = _address_space() + memory
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
@@ -88,7 +91,7 @@ def _child(conn, document: Document, ns, options: dict, memory: int) -> None:
                 _send(conn, ("derivation", str(exc)))
         _send(conn, ("done", None))
     except VerifierError as exc:
-        _send(conn, ("error", str(exc)))
+        _send(conn, ("error", (getattr(exc, "n", None), str(exc))))
     except MemoryError:
         _send(conn, ("memory", None))
     except RecursionError:
@@ -124,7 +127,9 @@ class _Share:
     pending: list = dataclasses.field(default_factory=list)  # positions not handed out
     done: dict = dataclasses.field(default_factory=dict)  # position -> ClaimResult
     derivation: object = None  # a derivation.Derivation, or why there is none
-    error: str | None = None  # a VerifierError: the document is malformed
+    # VerifierErrors (the document is malformed): (position, n, message) each; the
+    # lowest is the one reported, the one a single process checking in order meets.
+    errors: list = dataclasses.field(default_factory=list)
     limited: bool = False  # some verdict was set by a limit, not by the check
 
     def __post_init__(self):
@@ -135,8 +140,6 @@ class _Share:
 
     def take(self):
         """The next item to hand out: a claim's position, CLOSED_FORM, or None."""
-        if self.error is not None:
-            return None
         if self.pending:
             return self.pending.pop(0)
         if self.closed_form:
@@ -146,7 +149,14 @@ class _Share:
 
     @property
     def exhausted(self) -> bool:
-        return self.error is not None or (not self.pending and not self.closed_form)
+        return not self.pending and not self.closed_form
+
+    def failed(self, position: int, n, message: str) -> None:
+        """A claim's sides cannot be read: only the claims before it are still of use
+        (one of them may fail to be read too, and its error is the one to report)."""
+        self.errors.append((position, -1 if n is None else n, message))
+        self.pending = [k for k in self.pending if k < position]
+        self.closed_form = False
 
     def give_up(self, item, reason: str) -> None:
         """The item (a position, or CLOSED_FORM) is undecided, for reason."""
@@ -202,7 +212,7 @@ class _Run:
     def start(self, part: _Part, item) -> None:
         share = part.share
         here, there = self.context.Pipe(duplex=True)
-        args = (there, share.document, share.ns, share.options, self.memory)
+        args = (there, share.document, share.ns, share.options, self.memory, here)
         part.child = self.context.Process(target=_child, args=args)
         part.child.start()
         there.close()
@@ -222,6 +232,7 @@ class _Run:
         if part.child.is_alive():
             part.child.kill()
         part.child.join()
+        part.child.close()  # its pipes and sentinel, not kept until the run ends
         part.conn.close()
         self.running.remove(part)
         item, part.current = part.current, None
@@ -244,10 +255,17 @@ class _Run:
         elif kind == "derivation":
             share.derivation, part.current = payload, None
         elif kind == "error":
-            share.error, part.current = payload, None
+            position, part.current = part.current, None
+            share.failed(position, *payload)
             for other in [p for p in self.running if p.share is share]:
-                other.current = None
-                self.stop(other, None)
+                # a child past the failed claim checks what no longer matters
+                if other is part or not (
+                    isinstance(other.current, int) and other.current < position
+                ):
+                    other.current = None
+                    self.stop(other, None)
+                    if other is part and not share.exhausted:
+                        self.waiting.insert(0, part)
         elif kind == "memory":
             self.stop(part, f"memory limit: more than {self.memory >> 20} MiB")
         elif kind == "crash":
@@ -267,8 +285,8 @@ class _Run:
                     part = self.waiting.pop(0)
                     item = part.share.take()
                     if item is not None:  # a share's other children took everything
-                        self.running.append(part)
                         self.start(part, item)
+                        self.running.append(part)
                 if not self.running:
                     continue
                 deadlines = [p.deadline for p in self.running]
@@ -276,7 +294,8 @@ class _Run:
                     deadlines.append(self.end)
                 ready = wait([p.conn for p in self.running], max(0.0, min(deadlines) - now))
                 for part in list(self.running):
-                    if part.conn in ready:
+                    # (a part an error in its share stopped is no longer running)
+                    if part.conn in ready and any(p is part for p in self.running):
                         self.receive(part)
                 now = time.monotonic()
                 for part in list(self.running):
@@ -303,9 +322,9 @@ class _Run:
 
 def _merge(document: Document, ns, all_n: bool, shares: list[_Share]) -> DocumentResult:
     """One document's result from its shares (by n), or the VerifierError it raised."""
-    for share in shares:
-        if share.error is not None:
-            raise VerifierError(share.error)
+    errors = [e for share in shares for e in share.errors]
+    if errors:
+        raise VerifierError(min(errors)[2])
     claims = []
     for k, claim in enumerate(document.claims):
         pieces = [share.done[k] for share in shares]

@@ -344,7 +344,11 @@ def verify_claims(
         for n in ns:
             if n not in checkers:
                 checkers[n] = Checker(document.model_for(n), seed, centre=centre)
-            verdicts.append(check_claim(claim, checkers[n], full=full))
+            try:
+                verdicts.append(check_claim(claim, checkers[n], full=full))
+            except VerifierError as exc:
+                exc.n = n  # which n, so that parallel checks report the one a single would
+                raise
         proofs = prove_claim_all_n(claim, document) if all_n else ()
         result = ClaimResult(claim, tuple(verdicts), proofs)
         if normal_forms:

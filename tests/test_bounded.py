@@ -88,6 +88,42 @@ def test_an_input_error_found_late_still_is_an_input_error(monkeypatch):
         verify_bounded(_document("0"), (2,))
 
 
+def _malformed(monkeypatch, bad_at):
+    """Claims whose sides cannot be read at the n bad_at(claim id, n) says (the
+    children are forked, so they see the patch)."""
+    import derive.checking as checking
+
+    real = checking.check_claim
+
+    def check(claim, checker, **kw):
+        if bad_at(claim.id, checker.model.n):
+            raise VerifierError(f"claim {claim.id!r} at n = {checker.model.n}: bad")
+        return real(claim, checker, **kw)
+
+    monkeypatch.setattr(checking, "check_claim", check)
+    claim = {"title": "t", "for": "all i", "lhs": "d(mu, x[i])", "rhs": "1/n"}
+    claims = [{**claim, "id": f"c{k}"} for k in range(6)]
+    return from_dict({"document": {"id": "b", "title": "B"}, "claims": claims})
+
+
+@pytest.mark.parametrize(
+    "bad_at",
+    [
+        lambda cid, n: True,  # every claim, at every n
+        lambda cid, n: cid == "c1" and n == 4 or cid in ("c2", "c5"),  # c1 only at n = 4
+    ],
+)
+def test_a_malformed_document_names_the_error_one_process_meets_first(monkeypatch, bad_at):
+    doc = _malformed(monkeypatch, bad_at)
+    with pytest.raises(VerifierError) as alone:
+        verify_document(doc, (2, 3, 4))
+    for jobs in (1, 2, 4):
+        (result,) = verify_many([doc], (2, 3, 4), jobs=jobs)
+        assert isinstance(result, VerifierError) and str(result) == str(alone.value), jobs
+        (result,) = verify_many([doc], (4,), jobs=jobs)  # one n: the claims are shared out
+        assert str(result) == str(verify_many([doc], (4,), jobs=1)[0]), jobs
+
+
 # -- several documents at once, and the run's budget ---------------------------------------
 def _json(results):
     from derive.present import result_json
