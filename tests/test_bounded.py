@@ -20,6 +20,9 @@ from derive.results import HOLDS, UNDECIDED
 SLOW = "sum(x[k], k)**16*sum(g[k], k)**16*sum(x[k]*g[k], k)**16"
 # Starting a child and checking the two quick claims at n = 64 takes about 1 s.
 OVERHEAD_S = 10
+# A limit for the quick claims when two or three children share the cores: 5x their
+# time alone, while the slow claim takes minutes.
+SHARED_LIMIT_S = 5
 
 
 def _document(middle: str):
@@ -51,8 +54,8 @@ def test_a_claim_past_the_time_limit_is_undecided_and_the_others_run():
 def test_children_sharing_one_n_stop_and_restart_as_one_child_does(jobs):
     # Two or three children hand the claims of one document at one n among
     # them: the slow one is stopped and the others still hold, as with one child.
-    one = verify_bounded(_document(SLOW), (64,), time_limit=2, all_n=True)
-    many = verify_bounded(_document(SLOW), (64,), time_limit=2, all_n=True, jobs=jobs)
+    one = verify_bounded(_document(SLOW), (64,), time_limit=SHARED_LIMIT_S, all_n=True)
+    many = verify_bounded(_document(SLOW), (64,), time_limit=SHARED_LIMIT_S, all_n=True, jobs=jobs)
     assert _json([one]) == _json([many])
     assert [c.status for c in many.claims] == [HOLDS, UNDECIDED, HOLDS]
     assert many.limited
