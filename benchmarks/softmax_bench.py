@@ -16,7 +16,7 @@ the forwards beside them; cross-entropy forward + backward with class indices ag
 ``F.cross_entropy`` and autograd; gelu (tanh) and silu backward (``aten.gelu_backward``,
 ``aten.silu_backward``), sigmoid and tanh backward on 2**24 elements. float32 and float64.
 
-Writes ``<out>/softmax_bench.json`` and ``<out>/softmax_bench.md`` (the README's table);
+Writes ``<out>/softmax_bench.json`` and ``<out>/softmax_bench.md`` (docs/benchmarks.md's table);
 prints the table and the goals, met or missed.
 """
 

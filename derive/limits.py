@@ -1,7 +1,6 @@
 """Limits on what derive reads and runs, so a claim file from a stranger cannot
 make it read gigabytes, hang, or run without end.  Each limit says why it is
-the size it is; the README lists them ("Running derive on files you did not
-write")."""
+the size it is; docs/untrusted-files.md lists them."""
 
 from __future__ import annotations
 
