@@ -374,8 +374,8 @@ def test_a_build_past_the_time_limit_is_stopped(tmp_path):
     ],
 )
 def test_a_log_asking_for_a_rerun_fails_the_build(line):
-    assert report._RERUN.search(f"x\n{line}\ny")
-    assert not report._RERUN.search("Package: rerunfilecheck 2022-07-10 v1.10 Rerun checks")
+    assert report.pdf._RERUN.search(f"x\n{line}\ny")
+    assert not report.pdf._RERUN.search("Package: rerunfilecheck 2022-07-10 v1.10 Rerun checks")
 
 
 @pytest.mark.parametrize(
@@ -388,7 +388,7 @@ def test_a_log_asking_for_a_rerun_fails_the_build(line):
     ],
 )
 def test_a_harmless_line_does_not_ask_for_a_rerun(line):
-    assert not report._RERUN.search(f"x\n{line}\ny")
+    assert not report.pdf._RERUN.search(f"x\n{line}\ny")
 
 
 def test_a_build_whose_log_still_asks_for_a_rerun_is_forced_to_settle(tmp_path, monkeypatch):
@@ -401,7 +401,7 @@ def test_a_build_whose_log_still_asks_for_a_rerun_is_forced_to_settle(tmp_path, 
         "See \\ref{a}.\\end{document}\n"
     )
     calls = []
-    real = report._run_latexmk
+    real = report.pdf._run_latexmk
 
     def first_run_stops_early(cmd, cwd, timeout_s):
         calls.append(cmd)
@@ -414,7 +414,7 @@ def test_a_build_whose_log_still_asks_for_a_rerun_is_forced_to_settle(tmp_path, 
             )
         return proc
 
-    monkeypatch.setattr(report, "_run_latexmk", first_run_stops_early)
+    monkeypatch.setattr(report.pdf, "_run_latexmk", first_run_stops_early)
     report.build_pdfs([tex], tmp_path / "_build")
     assert len(calls) == 2 and "-g" in calls[1]
 
@@ -493,7 +493,7 @@ def test_the_argument_s_rows_make_room_for_the_tallest_box(seed_result):
         columns.setdefault(x, []).append(float(y))
     ordered = [sorted(ys) for ys in columns.values()]
     gaps = [b - a for ys in ordered for a, b in zip(ys, ys[1:], strict=False)]
-    tallest = max(len(report._short_lines(c.id)) for c in seed_result.document.claims)
+    tallest = max(len(report.graph._short_lines(c.id)) for c in seed_result.document.claims)
     assert gaps and min(gaps) >= report.GRAPH_LINE_CM * tallest + report.GRAPH_GAP_CM - 0.01
 
 
