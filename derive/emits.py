@@ -1,7 +1,7 @@
 """The ``[emit]`` table of a claim file: which claims become generated code, and how.
 
 A document that is emitted says so itself, so that code generation reads what
-to emit from the documents instead of from a list in ``codegen.py``::
+to emit from the documents instead of from a list in ``derive/codegen/``::
 
     [emit]
     module = "layernorm"      # derive/generated/layernorm.py (documents may share a module)

@@ -30,7 +30,7 @@ from derive.model import Model
 from derive.spec import preset
 
 INVSTD = sp.Symbol("invstd", positive=True)
-GENERATED_DIR = Path(codegen.__file__).parent / "generated"
+GENERATED_DIR = Path(codegen.__file__).parent.parent / "generated"
 GENERATED = GENERATED_DIR / "batchnorm.py"
 MODULES = ("activations", "batchnorm", "groupnorm", "layernorm", "rmsnorm", "softmax")
 NORM_MODULES = ("batchnorm", "groupnorm", "layernorm", "rmsnorm")

@@ -1,4 +1,4 @@
-"""derive.codegen_rows: the rows and elementwise layouts (softmax family, activations).
+"""derive.codegen.rows: the rows and elementwise layouts (softmax family, activations).
 
 Stable primitives by checked definition, decimal printing, the tanh series, refusal of
 a broken claim or a missing helper, and claim ids carried into the rendered modules.
@@ -17,10 +17,10 @@ import pytest
 import sympy as sp
 from conftest import DOCUMENTS
 
-from derive import codegen_rows
 from derive.claims import load
 from derive.codegen import CodegenError, render_modules, verify_emitted
-from derive.codegen_rows import (
+from derive.codegen import rows as codegen_rows
+from derive.codegen.rows import (
     TANH_TERMS,
     build,
     code,

@@ -2,7 +2,7 @@
 
 The layouts "rows" and "elementwise" of ``emits.LAYOUTS``.  For each declared formula:
 
-1. the claim is verified with every claim it uses (``codegen.verify_emitted``);
+1. the claim is verified with every claim it uses (``verification.verify_emitted``);
 2. its last side is parsed at a symbolic n; every node is expanded except those the
    ``[emit] names`` table names, which the code holds by name;
 3. every ``Sum`` becomes a reduction over the row, ``sum_<term>``, with a helper that
@@ -12,7 +12,7 @@ The layouts "rows" and "elementwise" of ``emits.LAYOUTS``.  For each declared fo
 4. a named node that the function is not given is computed per element inside the
    helper: from its definition, or by a stable primitive (``PRIMITIVES``) once its
    definition is checked to be that function;
-5. everything is printed with ``codegen.python_code`` (SymPy's NumPy printer), so the
+5. everything is printed with ``printing.python_code`` (SymPy's NumPy printer), so the
    same helper runs on arrays (NumPy path) and, compiled by numba, on scalars.
 """
 
@@ -22,20 +22,15 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from .claims import Document
-from .claimtex import statement_latex
-from .codegen import (
-    VERIFY_NS,
-    CodegenError,
-    _environment,
-    _Printer,
-    _relpath,
-    python_code,
-    verify_emitted,
-)
-from .emits import FormulaSpec
-from .language import CASES, N_SYMBOL, index_symbol, parse
-from .model import Model
+from ..claims import Document
+from ..claimtex import statement_latex
+from ..emits import FormulaSpec
+from ..language import CASES, N_SYMBOL, index_symbol, parse
+from ..model import Model
+from .common import VERIFY_NS, CodegenError
+from .printing import _Printer, python_code
+from .rendering import _environment, _relpath
+from .verification import verify_emitted
 
 _a = sp.Wild("a")
 # name: the function of its argument a that a node must define to be computed by the
