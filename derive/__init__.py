@@ -1,7 +1,7 @@
 """derive: a symbolic verifier for hand-written gradient derivations.
 
 The Python API (``derive.load``, ``derive.loads``, ``derive.document``,
-``derive.checking``, ``derive.assert_holds``) is in ``derive.api``.  It is loaded
+``derive.verify``, ``derive.assert_holds``) is in ``derive.api``.  It is loaded
 on first use, so that importing a generated module (``derive.generated``,
 NumPy only) does not import SymPy.
 """

@@ -2,7 +2,7 @@
 
     import derive
     doc = derive.load("my_derivation.toml")          # or derive.loads(toml_text)
-    result = derive.checking(doc, n=range(1, 9), all_n=True)
+    result = derive.verify(doc, n=range(1, 9), all_n=True)
     for claim in result.claims:
         print(claim.id, claim.verdict)                # PASS, FAIL or UNDECIDED
     derive.assert_holds(doc)                          # AssertionError naming what fails
@@ -30,8 +30,8 @@ from .checking import VerifierError as VerifierError
 from .claims import ClaimFileError as ClaimFileError
 from .claims import Document, from_bytes, from_dict
 from .claims import load as _load_file
-from .claimtex import statement_latex
-from .limits import CLAIM_TIME_LIMIT_S, MAX_N, TOTAL_TIME_LIMIT_S
+from .claimtex import sides_latex
+from .limits import CLAIM_TIME_LIMIT_S, MAX_JOBS, MAX_LIMIT_S, MAX_N, TOTAL_TIME_LIMIT_S
 from .mathtext import escape_tex
 from .numeric import Counterexample
 from .results import EXIT_OK, AllNStep, ClaimResult, DocumentResult, NVerdict
@@ -40,6 +40,10 @@ from .results import EXIT_OK, AllNStep, ClaimResult, DocumentResult, NVerdict
 
 # The batch sizes verify checks by default: those of `python -m derive verify`.
 DEFAULT_N = range(1, 9)
+# MathJax's classes (versions 2 and 3) for a part of a page it must leave alone, and
+# for a part inside one that it typesets.
+_NOT_TYPESET = "tex2jax_ignore mathjax_ignore"
+_TYPESET = "tex2jax_process mathjax_process"
 # The colour a verdict is shown in (HTML and LaTeX), by verdict word.
 COLOURS = {"PASS": "green", "FAIL": "red", "UNDECIDED": "orange"}
 
@@ -110,7 +114,7 @@ class ClaimVerdict:
     expect: str  # "holds", or "fails" for a finding (a claim wrong on purpose)
     summary: str  # "holds for n = 1..8; proved for all n"
     details: tuple[str, ...]  # why undecided, the first failure, its counterexample
-    statement: str  # the claim as LaTeX (its `latex` field, else printed from its sides)
+    statement: str  # the claim's sides as LaTeX, printed by derive from their parse
     per_n: tuple[NVerdict, ...]  # per n: status, reason, and per step (StepVerdict)
     proofs: tuple[AllNStep, ...]  # per step, the proof for all n (when all_n was asked)
     result: ClaimResult
@@ -158,22 +162,26 @@ class Result:
         return out.getvalue().rstrip("\n")
 
     def _repr_html_(self) -> str:
+        # The file's text is escaped, and kept from MathJax (a "$" in a title would be
+        # typeset, past latexsafe): only the statement, derive's own LaTeX, is typeset.
         e = html.escape
         rows = [
             f"<tr><td><code>{e(c.id)}</code></td>"
             f'<td style="color:{COLOURS[c.verdict]};font-weight:bold">{c.verdict}</td>'
-            f"<td>{e(c.title)}</td><td>${e(c.statement)}$</td><td>{e(c.summary)}"
+            f'<td>{e(c.title)}</td><td class="{_TYPESET}">${e(c.statement)}$</td>'
+            f"<td>{e(c.summary)}"
             + "".join(f"<br><small>{e(line)}</small>" for line in c.details)
             + "</td></tr>"
             for c in self.claims
         ]
         head = f"<p><b>{e(self.document.title)}</b> ({e(self.document.path)}): {self._closing}</p>"
         return (
-            head
+            f'<div class="{_NOT_TYPESET}">'
+            + head
             + "<table><tr><th>claim</th><th>verdict</th><th>title</th><th>statement</th>"
             + "<th>checked</th></tr>"
             + "".join(rows)
-            + "</table>"
+            + "</table></div>"
         )
 
     def _repr_latex_(self) -> str:
@@ -198,7 +206,7 @@ def _claim_verdict(c: ClaimResult, all_n: bool, size: str) -> ClaimVerdict:
         expect=c.claim.expect,
         summary=present.summary(c),
         details=tuple(present.details(c)),
-        statement=statement_latex(c.claim, size),
+        statement=sides_latex(c.claim, size),
         per_n=c.verdicts,
         proofs=c.proofs,
         result=c,
@@ -224,10 +232,12 @@ def verify(
     document_ = _document_of(doc)
     ns = _ns(n)
     for name, value in (("time_limit", time_limit), ("total_time_limit", total_time_limit)):
-        if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-            raise ValueError(f"{name}: expected a positive number of seconds, got {value!r}")
-    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
-        raise ValueError(f"jobs: expected a positive integer, got {jobs!r}")
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            value = None
+        if value is None or not 0 < value <= MAX_LIMIT_S:
+            raise ValueError(f"{name}: expected seconds in (0, {MAX_LIMIT_S}], got {value!r}")
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or not 1 <= jobs <= MAX_JOBS:
+        raise ValueError(f"jobs: expected an integer in 1..{MAX_JOBS}, got {jobs!r}")
     (outcome,) = verify_many(
         [document_],
         ns,

@@ -304,8 +304,12 @@ def statement_latex(claim, size: str = "n") -> str:
     printed with "=" between them.  The cases of a claim with cases stand side
     by side (``\\qquad``), each followed by its condition, which is how
     report.document_display sets equations one per line."""
-    if claim.latex:
-        return claim.latex
+    return claim.latex or sides_latex(claim, size)
+
+
+def sides_latex(claim, size: str = "n") -> str:
+    """A claim's sides as derive's printer writes them from their parse, "=" between
+    them: what was checked, never the file's own LaTeX."""
     shown = []
     for case in claim.cases:
         text = " = ".join(side_latex(s, size) for s in case.sides)

@@ -21,7 +21,7 @@ from .cache import key as cache_key
 from .checking import VerifierError
 from .claims import ClaimFileError, load
 from .files import describe_os_error
-from .limits import CLAIM_TIME_LIMIT_S, MAX_N, TOTAL_TIME_LIMIT_S
+from .limits import CLAIM_TIME_LIMIT_S, MAX_JOBS, MAX_LIMIT_S, MAX_N, TOTAL_TIME_LIMIT_S
 from .paths import DOCUMENTS, GENERATED, REPORTS, ROOT
 from .present import closing, print_result, result_json
 from .results import (
@@ -70,8 +70,10 @@ def _positive_seconds(text: str) -> float:
         value = float(text)
     except ValueError:
         value = -1.0
-    if not 0 < value <= 24 * 3600:
-        raise argparse.ArgumentTypeError(f"expected seconds between 0 and 86400, got {text!r}")
+    if not 0 < value <= MAX_LIMIT_S:
+        raise argparse.ArgumentTypeError(
+            f"expected seconds between 0 and {MAX_LIMIT_S}, got {text!r}"
+        )
     return value
 
 
@@ -366,7 +368,7 @@ def _positive_int(text: str) -> int:
         value = int(text)
     except ValueError:
         value = 0
-    if not 1 <= value <= 1024:
+    if not 1 <= value <= MAX_JOBS:
         raise argparse.ArgumentTypeError(f"expected a number of processes (1..1024), got {text!r}")
     return value
 

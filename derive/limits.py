@@ -58,3 +58,10 @@ CLAIM_MEMORY_BYTES = 4 << 30
 # minutes and gigabytes (n = 256 took 166 s and 3 GB); the proofs for all n
 # cover every larger n anyway.
 MAX_N = 64
+
+# The most seconds a time limit may be set to (--time-limit, --total-time-limit and
+# the API's): a day, past which a run is a mistake, not a check.
+MAX_LIMIT_S = 24 * 3600
+# The most processes a run may start at once (--jobs and the API's jobs): far above
+# any machine's cores, while a typo (jobs=10**9) cannot exhaust the process table.
+MAX_JOBS = 1024

@@ -85,7 +85,7 @@ def result_json(doc_result) -> dict:
         claims.append(
             {
                 "id": c.claim.id,
-                "verdict": WORDS[c.status],
+                "verdict": verdict(c),
                 "exit_code": code,
                 "expect": c.claim.expect,
                 "as_expected": c.as_expected(doc_result.all_n),

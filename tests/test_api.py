@@ -63,7 +63,19 @@ def test_bad_input_raises_an_error_naming_file_claim_and_field():
 
 @pytest.mark.parametrize(
     "options",
-    [{"n": 0}, {"n": 65}, {"n": "2..x"}, {"n": True}, {"n": []}, {"n": [1.5]}, {"time_limit": 0}],
+    [
+        {"n": 0},
+        {"n": 65},
+        {"n": "2..x"},
+        {"n": True},
+        {"n": []},
+        {"n": [1.5]},
+        {"time_limit": 0},
+        {"time_limit": float("inf")},
+        {"total_time_limit": 1e300},
+        {"jobs": 0},
+        {"jobs": 10**9},  # would build a part per job before forking any
+    ],
 )
 def test_bad_options_are_value_errors(options):
     with pytest.raises(ValueError):
@@ -112,6 +124,7 @@ def test_a_claim_that_holds_at_each_n_but_is_not_proved_for_all_n_is_undecided()
     assert c.result.status == "holds" and c.verdict == "UNDECIDED"
     assert result.exit_code == EXIT_UNDECIDED
     assert any("all n" in line for line in c.details)
+    assert result.json()["claims"][0]["verdict"] == "UNDECIDED"  # as the text says
     with pytest.raises(AssertionError, match="UNDECIDED small"):
         derive.assert_holds(_doc(claim), n=[1, 2], all_n=True)
 
@@ -136,3 +149,22 @@ def test_jupyter_shows_the_claims_as_mathematics_and_escapes_the_file_s_text():
     tex = result._repr_latex_()
     assert tex.startswith("$$\\begin{array}") and tex.endswith("\\end{array}$$")
     assert "\\color{red}{\\textbf{FAIL}}" in tex and "\\texttt{wrong}" in tex
+
+
+def test_a_file_s_latex_cannot_add_rows_or_verdicts_to_what_jupyter_shows():
+    # The statement shown is derive's print of the sides, never the file's latex.
+    forged = r"x \\ \mathtt{slip} & \textbf{PASS} & y"
+    result = derive.verify(_doc({**_WRONG, "latex": forged}), n=[2])
+    (c,) = result.claims
+    assert (
+        c.verdict == "FAIL" and c.statement == r"\frac{\partial \mu}{\partial x_{i}} = \frac{2}{n}"
+    )
+    for shown in (result._repr_latex_(), result._repr_html_()):
+        assert "PASS" not in shown and "mathtt{slip}" not in shown
+
+
+def test_only_the_statement_is_typeset_in_html():
+    result = derive.verify(_doc({**_GOOD, "title": r"costs $\href{javascript:x}{5}$"}), n=[2])
+    page = result._repr_html_()
+    assert page.startswith('<div class="tex2jax_ignore mathjax_ignore">')
+    assert page.count('class="tex2jax_process mathjax_process"') == 1

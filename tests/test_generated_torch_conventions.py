@@ -277,3 +277,23 @@ def test_eval_mode_refuses_running_statistics_without_a_value(mods):
         m.batchnorm_eval_forward(x, None, None, np.zeros(2), np.zeros(2), eps=0.0)
     with pytest.raises(ValueError, match="running_mean: expected shape"):
         m.batchnorm_eval_forward(x, None, None, np.zeros(3), np.ones(2))
+
+
+def test_huge_integers_and_non_finite_input_are_value_errors(mods):
+    bn, gn = mods["batchnorm"], mods["groupnorm"]
+    x = np.random.default_rng(0).standard_normal((4, 2, 3))
+    with pytest.raises(ValueError, match="eps"):
+        bn.batchnorm_forward(x, None, None, 10**400)
+    with pytest.raises(ValueError, match="momentum"):
+        bn.batchnorm_forward(x, None, None, running_mean=np.zeros(2), momentum=10**400)
+    bad = x.copy()
+    bad[0, 0, 0] = np.inf
+    rm, rv = np.zeros(2), np.ones(2)
+    with pytest.raises(ValueError, match="x: expected finite"):
+        bn.batchnorm_eval_forward(bad, None, None, rm, rv)
+    dy = np.full_like(x, np.nan)
+    for gamma in (None, np.ones(2)):
+        with pytest.raises(ValueError, match="dy: expected finite"):
+            bn.batchnorm_eval_backward(dy, x, gamma, rm, rv)
+    with pytest.raises(ValueError, match="more than 1 spatial element"):
+        gn.instancenorm_forward(x[:, :, 0], None, None)  # as torch refuses

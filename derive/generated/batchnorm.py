@@ -449,7 +449,10 @@ def _finite_or_raise(what, *arrays):
 def _check_eps(eps):
     if isinstance(eps, bool) or not isinstance(eps, numbers.Real):
         raise ValueError(f"eps: expected a finite number >= 0, got {eps!r}")
-    eps = float(eps)
+    try:
+        eps = float(eps)
+    except OverflowError:  # an integer beyond float's range
+        raise ValueError(f"eps: expected a finite number >= 0, got {eps!r}") from None
     if not (eps >= 0 and np.isfinite(eps)):
         raise ValueError(f"eps: expected a finite number >= 0, got {eps}")
     return eps
@@ -1030,9 +1033,11 @@ def _check_running(running_mean, running_var, momentum, x, n):
     bad one changes nothing), or None where neither is given."""
     if running_mean is None and running_var is None:
         return None
-    if isinstance(momentum, bool) or not isinstance(momentum, numbers.Real):
-        raise ValueError(f"momentum: expected a finite number, got {momentum!r}")
-    if not np.isfinite(float(momentum)):
+    try:
+        valid = not isinstance(momentum, bool) and np.isfinite(float(momentum))
+    except (TypeError, ValueError, OverflowError):  # not a number, or an int past float
+        valid = False
+    if not valid:
         raise ValueError(f"momentum: expected a finite number, got {momentum!r}")
     if running_var is not None and n < 2:
         raise ValueError(
@@ -1148,6 +1153,7 @@ def batchnorm_eval_forward(x, gamma, beta, running_mean, running_var, eps=1e-5):
     x = _check_array("x", x, min_ndim=2, want="shape (N, C) or (N, C, *spatial)")
     gamma, beta = _per_channel("gamma", gamma, x, fill=1), _per_channel("beta", beta, x, fill=0)
     mean, invstd = _eval_statistics(x, running_mean, running_var, eps)
+    _check_finite("x", x)  # as training mode: no inf or nan passes into y
     shape = (x.shape[0], x.shape[1], int(np.prod(x.shape[2:], dtype=np.int64)))
     gamma, beta = gamma.astype(np.float64), beta.astype(np.float64)
     with _fits("y", x.dtype):
@@ -1178,6 +1184,8 @@ def batchnorm_eval_backward(dy, x, gamma, running_mean, running_var, eps=1e-5):
     affine = gamma is not None
     gamma = _per_channel("gamma", gamma, x, fill=1).astype(np.float64)
     mean, invstd = _eval_statistics(x, running_mean, running_var, eps)
+    _check_finite("x", x)
+    _check_finite("dy", dy)
     shape = (x.shape[0], x.shape[1], int(np.prod(x.shape[2:], dtype=np.int64)))
     x3, dy3 = x.reshape(shape), dy.reshape(shape)
     a = _eval_dx_coefficients(gamma, invstd)

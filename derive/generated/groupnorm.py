@@ -239,7 +239,10 @@ def _finite_or_raise(what, *arrays):
 def _check_eps(eps):
     if isinstance(eps, bool) or not isinstance(eps, numbers.Real):
         raise ValueError(f"eps: expected a finite number >= 0, got {eps!r}")
-    eps = float(eps)
+    try:
+        eps = float(eps)
+    except OverflowError:  # an integer beyond float's range
+        raise ValueError(f"eps: expected a finite number >= 0, got {eps!r}") from None
     if not (eps >= 0 and np.isfinite(eps)):
         raise ValueError(f"eps: expected a finite number >= 0, got {eps}")
     return eps
@@ -849,11 +852,14 @@ def groupnorm_backward(dy, x, groups, gamma, mean, invstd):
 def instancenorm_forward(x, gamma, beta, eps=1e-5):
     """Instance norm: ``groupnorm_forward`` with one channel per group (groups = C), as
     ``torch.nn.functional.instance_norm(x, weight=gamma, bias=beta, eps=eps)`` with the
-    statistics of the input; mean and invstd have shape (N, C).
+    statistics of the input; mean and invstd have shape (N, C). As torch, it refuses
+    one spatial element per channel (its variance is 0, and y would be beta).
 
     Verified claims: variance, forward-saved (of groupnorm).
     """
     x = _check_array("x", x, min_ndim=2, want="shape (N, C) or (N, C, *spatial)")
+    if int(np.prod(x.shape[2:], dtype=np.int64)) == 1:  # as torch: y would be beta alone
+        raise ValueError(f"x: expected more than 1 spatial element per channel, got {x.shape}")
     return groupnorm_forward(x, max(1, x.shape[1]), gamma, beta, eps)
 
 

@@ -203,7 +203,10 @@ def _finite_or_raise(what, *arrays):
 def _check_eps(eps):
     if isinstance(eps, bool) or not isinstance(eps, numbers.Real):
         raise ValueError(f"eps: expected a finite number >= 0, got {eps!r}")
-    eps = float(eps)
+    try:
+        eps = float(eps)
+    except OverflowError:  # an integer beyond float's range
+        raise ValueError(f"eps: expected a finite number >= 0, got {eps!r}") from None
     if not (eps >= 0 and np.isfinite(eps)):
         raise ValueError(f"eps: expected a finite number >= 0, got {eps}")
     return eps
