@@ -36,13 +36,13 @@ import re
 import statistics
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
-from io import BytesIO
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from timing import ROOT, baseline_tree, summary  # noqa: E402
+
 BASELINE = "de62221"  # main before issue 20
 SEED = "derive/documents/bn_backward.toml"
 OUT_JSON = ROOT / "reports" / "build_bench.json"
@@ -59,15 +59,6 @@ GOALS = {
 }
 WARM_BUDGET_S = 3.0
 _RHS = re.compile(r'^(\s*rhs\s*=\s*")([^"\\]*)("\s*)$', re.M)
-
-
-def unpack_baseline(folder: Path) -> Path:
-    archive = subprocess.run(
-        ["git", "-C", str(ROOT), "archive", BASELINE], check=True, capture_output=True
-    ).stdout
-    with tarfile.open(fileobj=BytesIO(archive)) as tar:
-        tar.extractall(folder, filter="data")
-    return folder
 
 
 def unpack_current(folder: Path) -> Path:
@@ -138,16 +129,12 @@ def claim_files(folder: Path, count: int) -> list[Path]:
     return out
 
 
-def summary(times: list[float]) -> dict:
-    return {"min": min(times), "median": statistics.median(times), "all": times}
-
-
 def measure(repeats: int, files: int) -> dict:
     results: dict = {}
     with tempfile.TemporaryDirectory(prefix="build-bench-") as tmp:
         tmp = Path(tmp)
         trees = {
-            "baseline": unpack_baseline(tmp / "baseline"),
+            "baseline": baseline_tree(BASELINE, tmp / "baseline"),
             "new": unpack_current(tmp / "new"),
         }
         for tree in trees.values():

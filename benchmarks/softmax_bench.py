@@ -2,7 +2,7 @@
 
     python benchmarks/softmax_bench.py [--quick] [--out reports] [--threads 1]
 
-Every case times ours and PyTorch's on the same arrays, interleaved (``bench.interleaved``:
+Every case times ours and PyTorch's on the same arrays, interleaved (``timing.interleaved``:
 one call of each per round, so that drift in machine load hits both alike), and reports
 the minimum and the median of each and their ratios, with:
 
@@ -24,14 +24,12 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import gc
 import json
 import sys
-import tracemalloc
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import bench  # noqa: E402  (beside this file; it puts the repository on sys.path)
+import timing  # noqa: E402  (beside this file; it puts the repository on sys.path)
 
 SCHEMA = 1
 ROWS = ((4096, 1024), (65536, 256), (64, 50257))
@@ -125,16 +123,7 @@ def _cases(config):
 
 def peak_arrays(fn, x) -> float:
     """tracemalloc's peak while fn runs, in arrays of x's size (what fn returns included)."""
-    gc.collect()
-    tracemalloc.start()
-    try:
-        base = tracemalloc.get_traced_memory()[0]
-        tracemalloc.reset_peak()
-        result = fn()
-        peak = tracemalloc.get_traced_memory()[1] - base
-    finally:
-        tracemalloc.stop()
-    del result
+    peak, _ = timing.traced_peak(fn)
     return peak / x.nbytes
 
 
@@ -149,7 +138,7 @@ def measure(config, log=print) -> list[dict]:
             np.copyto(d, s)
 
         timed = (("ours", ours), ("torch", theirs), ("copy", copy))
-        best, median, rounds = bench.interleaved(
+        best, median, rounds = timing.interleaved(
             timed, config["repeats"], budget_s=config["budget_s"]
         )
         row = {
@@ -227,15 +216,15 @@ def markdown(results) -> str:
         )
     lines.append("")
     for g in results["goals"]:
-        lines.append(f"- {bench.goal_word(g['met'])}: {g['text']}: {g['value']}")
+        lines.append(f"- {timing.goal_word(g['met'])}: {g['text']}: {g['value']}")
     return "\n".join(lines) + "\n"
 
 
 def run(config, threads: int, log=print) -> dict:
-    info = bench.set_threads(threads)
+    info = timing.set_threads(threads)
     from derive.generated import softmax
 
-    machine = bench.machine_info()
+    machine = timing.machine_info()
     machine["backend"] = softmax.BACKEND
     rows = measure(config, log)
     return {
@@ -252,7 +241,7 @@ def run(config, threads: int, log=print) -> dict:
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="small sizes, for a trial run")
-    p.add_argument("--out", type=Path, default=bench.ROOT / "reports", help="output folder")
+    p.add_argument("--out", type=Path, default=timing.ROOT / "reports", help="output folder")
     p.add_argument("--threads", type=int, default=1, help="threads of PyTorch and numba")
     return p.parse_args(argv)
 

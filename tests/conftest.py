@@ -28,6 +28,17 @@ def _own_cache(tmp_path_factory):
         os.environ["DERIVE_CACHE_DIR"] = before
 
 
+def benchmark(name: str):
+    """A module of benchmarks/, imported as its scripts import each other (by bare name)."""
+    import importlib
+    import sys
+
+    folder = str(ROOT / "benchmarks")
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    return importlib.import_module(name)
+
+
 DOCUMENTS = ROOT / "derive" / "documents"
 SEED = DOCUMENTS / "bn_backward.toml"
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import benchmark
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "benchmarks" / "softmax_bench.py"
@@ -16,11 +16,7 @@ TINY = {"rows": ((4, 7),), "ce_rows": ((3, 5),), "elements": 64, "repeats": 1, "
 
 @pytest.fixture(scope="module")
 def sb():
-    sys.path.insert(0, str(SCRIPT.parent))
-    spec = importlib.util.spec_from_file_location("softmax_bench", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return benchmark("softmax_bench")
 
 
 def row(function, group, ratio, peak=1.0, shape=(4, 7), dtype="float32"):
