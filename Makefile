@@ -43,11 +43,12 @@ check-generated: all ## fail if regenerated files differ from what is committed
 pdf: all ## build reports/*.pdf from reports/*.tex with latexmk (fails when TeX is missing)
 	$(PY) -m derive.report
 
-bench: $(VENV)/.test-installed ## time verification and the backward against their baselines (BENCH_ARGS=--quick)
+bench: $(VENV)/.test-installed ## time verification and the generated code against baselines; write docs/benchmarks.md (BENCH_ARGS=--quick)
 	$(PY) benchmarks/bench.py $(BENCH_ARGS)
 	$(PY) benchmarks/core_speed.py
 	$(PY) benchmarks/softmax_bench.py $(filter --quick,$(BENCH_ARGS))
 	$(PY) benchmarks/build_bench.py $(filter --quick,$(BENCH_ARGS))
+	$(PY) benchmarks/docs_page.py
 
 clean: ## remove the virtual environment and build folders
 	rm -rf $(VENV) reports/_build .pytest_cache .ruff_cache

@@ -1,6 +1,6 @@
-"""The README and docs/ say what is true: the README's examples run and print what
-it shows, its claim file is the one shipped, every link resolves and every path
-named exists."""
+"""The README and docs/ say what is true: every Python example runs, and prints what
+the page shows after it; the README's command prints what it shows, its claim file is
+the one shipped, every link resolves and every path named exists."""
 
 from __future__ import annotations
 
@@ -21,6 +21,8 @@ _BLOCK = re.compile(r"^```(\w*)\n(.*?)^```$", re.S | re.M)
 _LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
 # A path in backticks that names one file of this repository (no glob, no <placeholder>).
 _PATH = re.compile(r"`((?:derive|tests|benchmarks|docs|reports)/[\w./-]+\.(?:py|toml|j2|md|json))`")
+# What may stand between an example and the text block of what it prints.
+_PRINTS = re.compile(r"((it )?prints:?)?", re.I)
 # The README's examples run derive in a fresh process: SymPy's import and the check.
 RUN_TIMEOUT_S = 120
 
@@ -51,12 +53,9 @@ def test_the_readme_s_claim_file_is_the_example_s_text():
     assert shown in EXAMPLE.read_text("utf-8")
 
 
-def test_the_readme_s_python_example_prints_what_it_shows(tmp_path):
-    (code,) = _blocks(README, "python")
-    (printed,) = _blocks(README, "text")
-    out = _run([sys.executable, "-c", code], tmp_path)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout == printed
+def test_the_readme_s_python_example_shows_what_it_prints():
+    (example,) = [p for p in _examples() if p.values[0] == README]
+    assert example.values[2] == "".join(_blocks(README, "text"))  # checked by the test below
 
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
@@ -70,10 +69,32 @@ def test_every_link_resolves_and_every_path_named_exists(page):
         assert (ROOT / path).exists(), (page.name, path)
 
 
-@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
-def test_every_python_example_is_python(page):
-    for code in _blocks(page, "python"):
-        ast.parse(code)
+def _examples() -> list:
+    """(page, index, code, printed): every Python block of the pages, with the text block
+    right after it (what it prints), or None."""
+    out = []
+    for page in PAGES:
+        found = list(_BLOCK.finditer(page.read_text("utf-8")))
+        for k, block in enumerate(found):
+            if block.group(1) != "python":
+                continue
+            after = found[k + 1] if k + 1 < len(found) else None
+            text = page.read_text("utf-8")
+            printed = None
+            between = text[block.end() : after.start()] if after else ""
+            if after and after.group(1) == "text" and _PRINTS.fullmatch(between.strip()):
+                printed = after.group(2)
+            out.append(pytest.param(page, block.group(2), printed, id=f"{page.name}-{k}"))
+    return out
+
+
+@pytest.mark.parametrize(("page", "code", "printed"), _examples())
+def test_every_python_example_runs_and_prints_what_it_shows(page, code, printed, tmp_path):
+    ast.parse(code)
+    out = _run([sys.executable, "-c", code], tmp_path)
+    assert out.returncode == 0, (page.name, out.stderr[-2000:])
+    if printed is not None:
+        assert out.stdout == printed, page.name
 
 
 def test_the_readme_is_a_front_door():
