@@ -1,5 +1,10 @@
-"""bench.py's results as goals met or missed and as LaTeX (tables and pgfplots charts,
-through ``bench.tex.j2``), a pure function of ``bench.json``'s content."""
+"""bench.py's results as goals met or missed, as LaTeX (tables and pgfplots charts,
+through ``bench.tex.j2``) and as docs/benchmarks.md's markdown tables: each a pure
+function of ``bench.json``'s content.
+
+Length: the goals and the two printers of one JSON, kept together so that a goal's
+limit and the bold or red that marks it missed cannot drift apart.
+"""
 
 from __future__ import annotations
 

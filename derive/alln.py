@@ -28,6 +28,10 @@ is sound.  No rule knows batch norm or softmax: the definitions come from the
 document's ``[model]``.  ``counterexample`` is the independent check: it
 evaluates the expression at concrete n and random rational data that meet the
 constraints.
+
+Length: one module on purpose. The rule table, each rule's side condition (what is
+known positive) and the record of proof steps are read together to see that a rule is
+sound; split up, a rule would sit apart from the condition that makes it safe.
 """
 
 from __future__ import annotations

@@ -23,6 +23,10 @@ v_n = m − Σ d_c: an invertible linear change of variables, so an identity in
 v is an identity in (m, d).  The mean is then exactly m, and products of
 deviations stay O(n) terms instead of O(n²).  It is an optimisation, never an
 assumption: ``centre=False`` turns it off, and a test shows both agree.
+
+Length: one module on purpose. The ring, the radicand normalisation and the normal
+form hold one invariant together (equal radicands share one generator, so reduction is
+a normal form); split up, that argument would span files.
 """
 
 from __future__ import annotations

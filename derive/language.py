@@ -20,6 +20,9 @@ The free indices ``i`` and ``j`` are fixed by the claim's case (``for``).  Any
 other name that the model does not declare is an index, and must be bound by
 an enclosing ``sum``.  Every limit below is a named constant, and exceeding it
 is an input error (exit 2), never a hang.
+
+Length: one module on purpose. It is the whole whitelist of what a file may express;
+a reviewer of untrusted input reads one module, not several.
 """
 
 from __future__ import annotations

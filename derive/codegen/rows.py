@@ -14,6 +14,9 @@ The layouts "rows" and "elementwise" of ``emits.LAYOUTS``.  For each declared fo
    definition is checked to be that function;
 5. everything is printed with ``printing.python_code`` (SymPy's NumPy printer), so the
    same helper runs on arrays (NumPy path) and, compiled by numba, on scalars.
+
+Length: the two layouts share their node steps, stable primitives and the templates'
+argument contract; they are one unit of the code generator.
 """
 
 from __future__ import annotations
