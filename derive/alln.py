@@ -91,7 +91,8 @@ class Context:
     the inputs known to be positive and the model's constraints as rewrite rules."""
 
     model: object  # model.Model at a symbolic n
-    in_range: frozenset = frozenset()  # index symbols known to satisfy 1 <= idx <= n
+    # (index, size) pairs known to satisfy 1 <= index <= size (size: n, or one of several)
+    in_range: frozenset = frozenset()
     distinct: frozenset = frozenset()  # frozenset({a, b}) pairs known to satisfy a != b
     positive: frozenset = frozenset()  # input Symbols and IndexedBases known to be > 0
     rules: tuple = ()  # Rule per model constraint, applied after the generic RULES
@@ -100,26 +101,40 @@ class Context:
     def make(
         cls,
         model,
-        in_range: Iterable[Symbol] = (),
+        in_range=(),
         distinct: Iterable[Iterable[Symbol]] = (),
     ) -> Context:
-        """Build a context; indices named in ``distinct`` are also taken to be in range,
-        since a claim "for i != j" is about indices of the batch."""
+        """Build a context.  in_range: index symbols known to lie in 1..n, or a mapping
+        of each to the size it lies in (a model of several sizes); indices named in
+        ``distinct`` are also taken to be in range, since a claim "for i != j" is about
+        indices of the batch."""
         pairs = frozenset(frozenset(p) for p in distinct)
         if any(len(p) != 2 for p in pairs):
             raise ValueError("distinct pairs must name two different symbols")
-        in_range = frozenset(in_range).union(*pairs) if pairs else frozenset(in_range)
+        ranges = dict(in_range) if isinstance(in_range, dict) else dict.fromkeys(in_range)
+        for p in pairs:
+            for a in p:
+                ranges.setdefault(a, None)
+        if any(v is None for v in ranges.values()) and model.spec.several:
+            raise ValueError("with several sizes, in_range must give each index its size")
+        in_range = frozenset((a, model.size if v is None else v) for a, v in ranges.items())
         spec = model.spec
         # From the declarations, not SymPy's assumptions (a root's generator is a
         # positive Dummy, but a root may be 0).
-        positive = frozenset(model.families[v] for v in spec.vectors if v in spec.positive)
+        positive = frozenset(model.families[v] for v in spec.indexed_inputs if v in spec.positive)
         positive |= frozenset(model.scalars[v] for v in spec.positive_scalars)
         ctx = cls(model, in_range, pairs, positive)
         return dataclasses.replace(ctx, rules=_constraint_rules(ctx))
 
     @property
     def n(self) -> Symbol:
+        """The one size's symbol (None for a model of several: see sizes)."""
         return self.model.size
+
+    @property
+    def sizes(self) -> frozenset:
+        """Every size's symbol: {n}, or one per size of a model of several."""
+        return frozenset(self.model.size_of(k) for k in self.model.spec.size_names)
 
 
 @dataclass(frozen=True)
@@ -151,7 +166,7 @@ class Counterexample:
 class _Scope:
     """Binding information at a node: the walker extends it when entering a Sum."""
 
-    in_range: frozenset  # symbols known to lie in 1..n here (free claim indices or binders)
+    in_range: frozenset  # (symbol, size) pairs: 1 <= symbol <= size here (free or bound)
     bound: frozenset  # symbols bound by an enclosing Sum (never claim indices)
 
 
@@ -169,12 +184,12 @@ class Rule:
 
 def _enter(scope: _Scope, limits, ctx: Context) -> _Scope:
     """Scope inside binders ``limits``: each binder shadows a free symbol of the same name,
-    and is in range only if it runs over exactly 1..n."""
+    and is in range only if it runs over exactly 1..size, for a size of the model."""
     rng, bound = scope.in_range, scope.bound
     for k, lo, hi in limits:
-        rng = rng - {k}
-        if lo == 1 and hi == ctx.n:
-            rng = rng | {k}
+        rng = frozenset(p for p in rng if p[0] != k)
+        if lo == 1 and hi in ctx.sizes:
+            rng = rng | {(k, hi)}
         bound = bound | {k}
     return _Scope(rng, bound)
 
@@ -214,11 +229,12 @@ def apply_rule(rule: Rule | str, expr: Expr, ctx: Context) -> Expr:
 
 
 def _over_1_to_n(node: Basic, ctx: Context):
-    """(summand, k) of a single-limit Sum over k = 1..n, else None."""
+    """(summand, k, size) of a single-limit Sum over k = 1..size (n, or one of the
+    model's several sizes), else None."""
     if isinstance(node, Sum) and len(node.limits) == 1:
         k, lo, hi = node.limits[0]
-        if lo == 1 and hi == ctx.n:
-            return node.function, k
+        if lo == 1 and hi in ctx.sizes:
+            return node.function, k, hi
     return None
 
 
@@ -259,13 +275,15 @@ def _rw_delta_sum(node, ctx, scope):
     hit = _over_1_to_n(node, ctx)
     if hit is None:
         return None
-    f, k = hit
+    f, k, size = hit
     for factor in Mul.make_args(f):
         a = _delta_partner(factor, k)
         # A literal position a >= 1 is in range wherever the claim applies (n >= a).
+        # With several sizes only position 1 is: the claim may apply where this size < a.
         if a is None:
             continue
-        in_range = a in scope.in_range or a.is_Integer
+        literal = a.is_Integer and (a == 1 or not ctx.model.spec.several)
+        in_range = (a, size) in scope.in_range or literal
         if in_range and not (a.is_Symbol and _binds(f, a)):
             # delta_{aa} = 1, so substituting into the whole summand gives f(a).
             return f.subs(k, a)
@@ -321,7 +339,7 @@ def _rw_sum_pull(node, ctx, scope):
 def _rw_sum_const(node, ctx, scope):
     hit = _over_1_to_n(node, ctx)
     if hit is not None and hit[1] not in hit[0].free_symbols:
-        return ctx.n * hit[0]
+        return hit[2] * hit[0]
     return None
 
 
@@ -361,7 +379,7 @@ def _positive(e: Basic, ctx: Context) -> bool:
     over 1..n of one.  A root is only >= 0 and x**2 may be 0, so neither counts."""
     if e.is_Rational:
         return bool(e > 0)
-    if e is S.Exp1 or isinstance(e, exp) or e == ctx.n:
+    if e is S.Exp1 or isinstance(e, exp) or e in ctx.sizes:
         return True
     if isinstance(e, Indexed):
         return e.base in ctx.positive
@@ -373,7 +391,7 @@ def _positive(e: Basic, ctx: Context) -> bool:
         return bool(e.exp.is_Rational) and _positive(e.base, ctx)
     if isinstance(e, Sum):
         # n >= 1, so a sum over 1..n is never empty
-        nonempty = all(lo == 1 and hi == ctx.n for _, lo, hi in e.limits)
+        nonempty = all(lo == 1 and hi in ctx.sizes for _, lo, hi in e.limits)
         return nonempty and _positive(e.function, ctx)
     return False
 
@@ -525,7 +543,7 @@ RULES_BY_NAME = {r.name: r for r in RULES}
 
 def _closed(expr: Basic, ctx: Context) -> bool:
     """No free index but n: the term means the same wherever it is put."""
-    return not any(a.is_Symbol and a.is_integer and a != ctx.n for a in expr.free_symbols)
+    return not any(a.is_Symbol and a.is_integer and a not in ctx.sizes for a in expr.free_symbols)
 
 
 def _alpha_key(node: Basic, ctx: Context) -> Basic:
@@ -745,10 +763,21 @@ def normal_forms(document, case) -> list[Expr]:
         assignment["j"] = i
     ctx = Context.make(
         model,
-        in_range=[index_symbol(name) for name in free],
+        in_range=free_ranges(model, case),
         distinct=[(i, j)] if relation == "ne" else (),
     )
     return [normal_form(parse(text, model, assignment), ctx) for text in case.sides]
+
+
+def free_ranges(model, case) -> dict:
+    """Each free index of a case (as a symbol), with the size it ranges over."""
+    from .language import CASES, index_symbol, read
+
+    free, _ = CASES[case.label]
+    found = model.index_sizes([read(t) for t in case.sides]) if model.spec.several else {}
+    return {
+        index_symbol(name): model.size_of(found[name]) if found else model.size for name in free
+    }
 
 
 def prove_equal(lhs: Expr, rhs: Expr, ctx: Context) -> Proof:
@@ -778,7 +807,8 @@ def counterexample(
     expr = Integer(0) + expr
     rng = random.Random(seed)
     indices = sorted(
-        (s for s in expr.free_symbols if s.is_integer and s != ctx.n), key=lambda s: s.name
+        (s for s in expr.free_symbols if s.is_integer and s not in ctx.sizes),
+        key=lambda s: s.name,
     )
     for nv in n_values:
         model = model_for(ctx.model.spec, nv)
@@ -787,7 +817,8 @@ def counterexample(
             values = {s: Integer(rng.randint(1, nv)) for s in indices}
             if any(values.get(a) == values.get(b) for a, b in map(tuple, ctx.distinct)):
                 continue
-            concrete = expr.subs({ctx.n: Integer(nv), **values}).doit()
+            sizes = dict.fromkeys(ctx.sizes, Integer(nv))  # several: every size nv
+            concrete = expr.subs({**sizes, **values}).doit()
             point = numeric.random_point(rng)
             hit = numeric.separates(concrete, Integer(0), point)
             if hit is not None:

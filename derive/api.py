@@ -35,11 +35,11 @@ from .limits import CLAIM_TIME_LIMIT_S, MAX_JOBS, MAX_LIMIT_S, MAX_N, TOTAL_TIME
 from .mathtext import escape_tex
 from .numeric import Counterexample
 from .results import EXIT_OK, AllNStep, ClaimResult, DocumentResult, NVerdict
+from .sizes import parse_sizes
 
 # The public names are listed once, in derive/__init__.py's __all__.
 
 # The batch sizes verify checks by default: those of `python -m derive verify`.
-DEFAULT_N = range(1, 9)
 # MathJax's classes (versions 2 and 3) for a part of a page it must leave alone, and
 # for a part inside one that it typesets.
 _NOT_TYPESET = "tex2jax_ignore mathjax_ignore"
@@ -103,6 +103,22 @@ def _ns(n) -> tuple[int, ...]:
     return tuple(sorted(set(values)))
 
 
+def _sizes(sizes) -> dict | None:
+    """Each size's values: {"T": range(1, 4)}, or the CLI's text 'T=1..3,E=1..2'."""
+    if sizes is None:
+        return None
+    if isinstance(sizes, str):
+        from .cli import parse_ns
+
+        try:
+            return parse_sizes(sizes, parse_ns)
+        except Exception as exc:  # argparse's error type
+            raise ValueError(f"sizes: {exc}") from None
+    if not isinstance(sizes, dict) or not sizes:
+        raise ValueError(f"sizes: expected {{name: values}} or 'T=1..3,E=1..2', got {sizes!r}")
+    return {str(k): _ns(v) for k, v in sizes.items()}
+
+
 @dataclass(frozen=True)
 class ClaimVerdict:
     """One claim's outcome, as ``verify`` prints it and ``--format json`` gives it."""
@@ -136,7 +152,7 @@ class Result:
     ``python -m derive verify`` would give (0 when every claim is as expected)."""
 
     document: Document
-    ns: tuple[int, ...]
+    ns: tuple  # ints, or sizes.Point where the model has several sizes
     all_n: bool
     claims: tuple[ClaimVerdict, ...]
     exit_code: int
@@ -197,14 +213,14 @@ class Result:
         return present.closing([self.raw], self.exit_code)
 
 
-def _claim_verdict(c: ClaimResult, all_n: bool, size: str) -> ClaimVerdict:
+def _claim_verdict(c: ClaimResult, all_n: bool, size: str, several: bool) -> ClaimVerdict:
     return ClaimVerdict(
         id=c.claim.id,
         title=c.claim.title,
         verdict=present.verdict(c),
         exit_code=c.exit_code(all_n),
         expect=c.claim.expect,
-        summary=present.summary(c),
+        summary=present.summary(c, several),
         details=tuple(present.details(c)),
         statement=sides_latex(c.claim, size),
         per_n=c.verdicts,
@@ -215,8 +231,9 @@ def _claim_verdict(c: ClaimResult, all_n: bool, size: str) -> ClaimVerdict:
 
 def verify(
     doc: Document | str | os.PathLike,
-    n: int | Iterable[int] | str = DEFAULT_N,
+    n: int | Iterable[int] | str | None = None,
     *,
+    sizes: dict | str | None = None,
     all_n: bool = False,
     full: bool = False,
     time_limit: float = CLAIM_TIME_LIMIT_S,
@@ -226,11 +243,15 @@ def verify(
     """Every claim of ``doc`` (a Document or a claim file's path) at each n, and
     for all n when ``all_n``: as ``python -m derive verify`` with the same options.
 
-    full: check every index assignment, not one per symmetry class.  time_limit:
-    seconds one claim may take before it is UNDECIDED; total_time_limit: the
-    whole call's.  jobs: processes at once (the result is the same for any)."""
+    n: the batch sizes (default 1..8); with several sizes, the values every size takes
+    (default 1..3 each).  sizes: each size's own values, {"T": range(1, 4)} or
+    "T=1..3,E=1..2", as --sizes.  full: check every index assignment, not one per
+    symmetry class.  time_limit: seconds one claim may take before it is UNDECIDED;
+    total_time_limit: the whole call's.  jobs: processes at once (the result is the
+    same for any)."""
     document_ = _document_of(doc)
-    ns = _ns(n)
+    ns = None if n is None else _ns(n)
+    per_size = _sizes(sizes)
     for name, value in (("time_limit", time_limit), ("total_time_limit", total_time_limit)):
         if isinstance(value, bool) or not isinstance(value, int | float):
             value = None
@@ -246,12 +267,14 @@ def verify(
         total_time_limit=total_time_limit,
         full=bool(full),
         all_n=bool(all_n),
+        sizes=per_size,
     )
     if isinstance(outcome, VerifierError):
         raise VerifierError(f"{document_.path}: {outcome}")
-    size = document_.size
-    claims = tuple(_claim_verdict(c, outcome.all_n, size) for c in outcome.claims)
-    return Result(document_, ns, outcome.all_n, claims, outcome.exit_code, outcome)
+    size = document_.latex_size
+    several = len(document_.size_names) > 1
+    claims = tuple(_claim_verdict(c, outcome.all_n, size, several) for c in outcome.claims)
+    return Result(document_, outcome.ns, outcome.all_n, claims, outcome.exit_code, outcome)
 
 
 def assert_holds(doc: Document | str | os.PathLike, **options) -> Result:

@@ -25,6 +25,7 @@ everything decided before.
 from __future__ import annotations
 
 import dataclasses
+import math
 import multiprocessing
 import os
 import pickle
@@ -38,6 +39,7 @@ from .checking import DEFAULT_NS, VerifierError, verify_claims
 from .claims import Document
 from .limits import CLAIM_MEMORY_BYTES, CLAIM_TIME_LIMIT_S
 from .results import UNDECIDED, AllNStep, ClaimResult, DocumentResult, NVerdict
+from .sizes import Point, SizeError
 
 # The reason given to every claim left when the run's budget is spent.
 BUDGET_REASON = "run time budget: more than {:g} s for the whole run (--total-time-limit)"
@@ -186,15 +188,22 @@ class _Part:
         return self.share.document
 
 
+def _cost(n) -> int:
+    """About what a check at n costs: n² (several sizes: the product of their values, squared)."""
+    if isinstance(n, Point):
+        n = math.prod(v for _, v in n.values)
+    return n * n
+
+
 def split_ns(ns, parts: int) -> list[tuple[int, ...]]:
     """ns in at most ``parts`` groups of about equal cost (a check at n costs about n²)."""
     items = list(ns)
     groups: list[list] = [[] for _ in range(max(1, min(parts, len(items))))]
     loads = [0] * len(groups)
-    for n in sorted(items, key=lambda v: (-v, v)):
+    for n in sorted(items, key=lambda v: (-_cost(v), v)):
         k = loads.index(min(loads))
         groups[k].append(n)
-        loads[k] += n * n
+        loads[k] += _cost(n)
     return [tuple(sorted(g)) for g in groups]
 
 
@@ -358,18 +367,35 @@ def verify_many(
     each claim bounded in time and memory, up to ``jobs`` documents at once,
     and the whole run bounded by ``total_time_limit`` seconds.
 
+    ns: the n of a one-size document, and the values of every size of one with several
+    (None: each one's default, Document.points); options ``sizes`` ({name: values}, as
+    --sizes) and ``several_ns`` (the values of each size of a document with several
+    sizes, where they differ from ns) refine that.
     closed_forms: also derive each document's closed form (DocumentResult.derivation).
     cache: where results are remembered (cache.Cache); a result that a limit
     decided is not stored."""
     documents = list(documents)
-    ns = tuple(ns)
+    per_size = options.pop("sizes", None)
+    several_ns = options.pop("several_ns", ns)
+    grids: list = []  # each document's points (Document.points), or why it has none
+    for doc in documents:
+        values = several_ns if len(doc.size_names) > 1 else ns
+        try:
+            grids.append(doc.points(None if values is None else tuple(values), per_size))
+        except SizeError as exc:
+            grids.append(VerifierError(str(exc)))
     all_n = bool(options.get("all_n"))
     jobs = max(1, int(jobs))
     keys = [
-        result_key(doc, ns, options, closed_forms) if cache and doc.digest else None
-        for doc in documents
+        result_key(doc, grid, options, closed_forms)
+        if cache and doc.digest and not isinstance(grid, VerifierError)
+        else None
+        for doc, grid in zip(documents, grids, strict=True)
     ]
-    cached = [cache.get(k) if k else None for k in keys]
+    cached = [
+        grid if isinstance(grid, VerifierError) else cache.get(k) if k else None
+        for k, grid in zip(keys, grids, strict=True)
+    ]
     todo = [doc for doc, hit in zip(documents, cached, strict=True) if hit is None]
     split = max(1, jobs // max(1, len(todo)))
     by_document: list[list[_Share]] = []
@@ -378,6 +404,7 @@ def verify_many(
         if cached[index] is not None:
             by_document.append([])
             continue
+        ns = grids[index]
         groups = split_ns(ns, split) if ns else [()]
         shares = []
         for k, group in enumerate(groups):
@@ -394,7 +421,7 @@ def verify_many(
     parts.sort(key=lambda p: -p.share.cost())
     _Run(parts, jobs, time_limit, memory, total_time_limit).run()
     out: list[DocumentResult | VerifierError] = []
-    for doc, shares, hit, k in zip(documents, by_document, cached, keys, strict=True):
+    for doc, shares, hit, k, ns in zip(documents, by_document, cached, keys, grids, strict=True):
         if hit is not None:
             out.append(hit)
             continue

@@ -38,6 +38,7 @@ from .language import (
     index_symbol,
     parse,
     parse_side,
+    read,
     representatives,
 )
 from .language import positions_by_index_only as _by_index
@@ -56,6 +57,7 @@ from .results import (
     StepVerdict,
     worst,
 )
+from .sizes import SizeError, at
 
 DEFAULT_NS = tuple(range(2, 9))
 
@@ -64,15 +66,18 @@ class VerifierError(RuntimeError):
     """A side cannot be read at some n (an input error found late)."""
 
 
-def assignments(label: str, n: int, *, full: bool):
-    """Free-index values to check for a case: every one, or one per orbit."""
+def assignments(label: str, n, *, full: bool):
+    """Free-index values to check for a case: every one, or one per orbit.
+
+    n: the one size every free index ranges over, or a dict of each free index's."""
     free, relation = CASES[label]
     if not free:
         return [{}]
+    bounds = n if isinstance(n, dict) else dict.fromkeys(free, n)
     if not full:
-        return [a for a in representatives(label) if max(a.values()) <= n]
+        return [a for a in representatives(label) if all(v <= bounds[k] for k, v in a.items())]
     out = []
-    for values in itertools.product(range(1, n + 1), repeat=len(free)):
+    for values in itertools.product(*(range(1, int(bounds[k]) + 1) for k in free)):
         if relation == "eq" and len(set(values)) != 1:
             continue
         if relation == "ne" and len(set(values)) == 1:
@@ -124,7 +129,7 @@ class Checker:
                 except Undefined as exc:
                     reason = str(exc)
                     if " at n = " not in reason:
-                        reason += f" at n = {self.model.n}"
+                        reason += f" at {at(self.model.n)}"
                     form = Undefined(reason)
                 try:
                     spot = self.numeric.evaluate(expr, self.spot, conditions=conditions)
@@ -151,7 +156,7 @@ class Checker:
             except Undecidable:
                 continue
             if zero:
-                raise Undefined(f"divides by {d}, which is 0 at n = {self.model.n}")
+                raise Undefined(f"divides by {d}, which is 0 at {at(self.model.n)}")
 
     def decide(self, a: Side, b: Side, indices: dict, rng) -> StepVerdict:
         """HOLDS / FAILS / UNDECIDED for one "=" (case and step filled in by the caller)."""
@@ -240,7 +245,7 @@ def check_claim(claim: Claim, checker: Checker, *, full=False) -> NVerdict:
         use_all = full or not symmetric_case(model, case.sides)
         per_step: dict[int, StepVerdict] = {}
         fields = side_fields(claim, no)
-        todo = assignments(case.label, n, full=use_all)
+        todo = assignments(case.label, free_sizes(claim, no, model), full=use_all)
         if not todo:  # this case is empty at this n; the claim's other cases still count
             continue
         for a in todo:
@@ -270,10 +275,38 @@ def check_claim(claim: Claim, checker: Checker, *, full=False) -> NVerdict:
         ]
     if not steps:
         labels = " or ".join(c.label for c in claim.cases)
-        return NVerdict(n, NOT_APPLICABLE, f"no indices with {labels} exist at n = {n}")
+        return NVerdict(n, NOT_APPLICABLE, f"no indices with {labels} exist at {at(n)}")
     status = worst(s.status for s in steps)
     reason = next((s.reason for s in steps if s.status == UNDECIDED), "")
     return NVerdict(n, status, reason, tuple(steps))
+
+
+def free_sizes(claim: Claim, case_no: int, model: Model) -> dict:
+    """The value of the size each free index of a case ranges over (one size: n)."""
+    case = claim.cases[case_no - 1]
+    free, relation = CASES[case.label]
+    if not model.spec.several:
+        return dict.fromkeys(free, model.size)
+    fields = side_fields(claim, case_no)
+    field = fields[0]
+    for k, field in enumerate(fields):  # the first side whose uses disagree with those before
+        try:
+            found = model.index_sizes([read(t) for t in case.sides[: k + 1]])
+        except (SizeError, LanguageError) as exc:
+            raise VerifierError(f"claim {claim.id!r}, field {field!r}: {exc}") from None
+    field = fields[0]
+    for name in free:
+        if name not in found:
+            raise VerifierError(
+                f"claim {claim.id!r}, field {field!r}: cannot tell what size index {name} "
+                "ranges over: use it in an axis of an array"
+            )
+    if relation is not None and found["i"] != found["j"]:
+        raise VerifierError(
+            f"claim {claim.id!r}, field {field!r}: {case.label!r} compares i (over "
+            f"{found['i']}) with j (over {found['j']})"
+        )
+    return {name: model.size_of(found[name]) for name in free}
 
 
 def _rank(v: StepVerdict) -> int:
@@ -300,7 +333,7 @@ def prove_claim_all_n(claim: Claim, document: Document) -> tuple[AllNStep, ...]:
             assignment["j"] = i
         ctx = alln.Context.make(
             model,
-            in_range=[index_symbol(name) for name in free],
+            in_range=alln.free_ranges(model, case),
             distinct=[(i, j)] if relation == "ne" else (),
         )
         try:
@@ -338,7 +371,8 @@ def verify_claims(
     normal_forms: also each holding case's normal forms, for the report.
     claims: the claims to check, in place of the document's (an iterable, read
     lazily: the next claim is taken once the result before it is yielded)."""
-    checkers: dict[int, Checker] = {}
+    checkers: dict = {}
+    ns = document.points(ns)
     for claim in document.claims if claims is None else claims:
         verdicts = []
         for n in ns:
@@ -363,5 +397,6 @@ def verify_claims(
 def verify_document(document: Document, ns=DEFAULT_NS, **options) -> DocumentResult:
     """Every claim of a document, in this process, with verify_claims's options (for
     trusted documents; the CLI runs a stranger's file through ``bounded.verify_many``)."""
+    ns = document.points(ns, options.pop("sizes", None))
     results = tuple(verify_claims(document, ns, **options))
     return DocumentResult(document, tuple(ns), results, all_n=bool(options.get("all_n")))

@@ -14,6 +14,9 @@ the report prints the statement from the sides (claimtex.statement_latex).
 
 Every problem found while loading is a ``ClaimFileError`` naming the file, the
 claim and the field, so the CLI can print it and exit 2.
+
+Length: one module on purpose. Loading is one pass over untrusted TOML, and each
+check stays beside the field it checks, so that every error names its field.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from .language import CASES, LanguageError, PositionError, parse, representative
 from .latexsafe import LatexError, check_latex
 from .limits import MAX_CLAIM_FILE_BYTES, MAX_CLAIMS_PER_FILE
 from .model import Model, ModelError
+from .sizes import Point, grid
 
 DOCUMENT_KEYS = {
     "id",
@@ -135,6 +139,27 @@ class Document:
     def size(self) -> str:
         """The document's name for the batch size (n unless its model says)."""
         return self.spec.size if self.spec is not None else "n"
+
+    @property
+    def latex_size(self):
+        """What claimtex and the report take for the size: its name, or the model
+        itself where it has several (each sum is then over its index's size)."""
+        spec = self.spec
+        return spec if spec is not None and spec.several else self.size
+
+    @property
+    def size_names(self) -> tuple[str, ...]:
+        """Every size of the model: (n,), or ("T", "E") for several."""
+        return self.spec.size_names if self.spec is not None else ("n",)
+
+    def points(self, ns=None, sizes=None) -> tuple:
+        """Where the claims are checked: ns itself for a one-size model; with several
+        sizes, every combination of ns (or sizes.DEFAULT_VALUES), each size named in
+        ``sizes`` over its own values (sizes.grid)."""
+        spec = self.spec if self.spec is not None else specs.preset(self.model, self.eps)
+        if ns is not None and not sizes and all(isinstance(n, Point) for n in ns):
+            return tuple(ns)
+        return tuple(grid(spec.size_names, ns, sizes))
 
     def model_for(self, n) -> Model:
         spec = self.spec if self.spec is not None else specs.preset(self.model, self.eps)
@@ -253,6 +278,14 @@ def from_dict(data: dict, path="<memory>", *, check_sides: bool = True) -> Docum
         raise ClaimFileError(path, None, "document.references", "expected a list of strings")
 
     emit = None
+    if spec.several:  # both read a model of one size (codegen.lowering, derivation)
+        for key, present in (
+            ("emit", "emit" in data),
+            ("document.closed_form", doc.get("closed_form")),
+        ):
+            if present:
+                message = "not supported for a model of several sizes (yet)"
+                raise ClaimFileError(path, None, key, message)
     if "emit" in data:
         model3 = model_for(spec, 3)
         try:

@@ -29,6 +29,7 @@ from sympy.printing.latex import LatexPrinter
 
 from .language import read
 from .mathtext import GREEK, UPRIGHT, separate_names
+from .sizes import infer, slots
 
 _GREEK_NAMES = {
     "alpha",
@@ -129,12 +130,19 @@ class Plus(_Display):
     """a + b as written."""
 
 
-def to_display(text: str, size: str = "n") -> sp.Basic:
-    """The side's syntax tree as an unevaluated expression for ClaimPrinter."""
-    return _convert(read(text), size)
+def to_display(text: str, size="n") -> sp.Basic:
+    """The side's syntax tree as an unevaluated expression for ClaimPrinter.
+
+    size: the size's name, or a model of several sizes (spec.ModelSpec): each sum's
+    upper limit is then the size inferred for its index (sizes.infer)."""
+    tree = read(text)
+    if not isinstance(size, str):
+        found = infer([tree], size.axes, frozenset(size.declared), None)
+        size = {k: found.get(k, "?") for k in found} | {"": size.size}
+    return _convert(tree, size)
 
 
-def _convert(node: ast.AST, size: str) -> sp.Basic:
+def _convert(node: ast.AST, size) -> sp.Basic:
     def go(child):
         return _convert(child, size)
 
@@ -162,13 +170,13 @@ def _convert(node: ast.AST, size: str) -> sp.Basic:
             return Frac(a, b)
         return sp.Pow(a, b, evaluate=False)
     if isinstance(node, ast.Subscript):
-        return sp.Indexed(sp.IndexedBase(node.value.id), go(node.slice))
+        return sp.Indexed(sp.IndexedBase(node.value.id), *(go(a) for a in slots(node)))
     if isinstance(node, ast.Call):
         name = node.func.id
         args = [go(a) for a in node.args]
         if name == "sum":
             f, k = args
-            n = sp.Symbol(size)
+            n = sp.Symbol(size if isinstance(size, str) else size.get(str(k), size[""]))
             if node.keywords:
                 return SumExcept(f, k, go(node.keywords[0].value))
             return sp.Sum(f, (k, sp.Integer(1), n))

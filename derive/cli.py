@@ -31,6 +31,7 @@ from .results import (
     EXIT_UNDECIDED,
     combine_exit_codes,
 )
+from .sizes import parse_sizes
 
 __all__ = ["EXIT_BAD_INPUT", "EXIT_FAIL", "EXIT_OK", "EXIT_UNDECIDED", "main"]
 
@@ -63,6 +64,13 @@ def parse_ns(text: str) -> tuple[int, ...]:
             f"n above {MAX_N} is not supported (use --all-n for every n), got {text!r}"
         )
     return tuple(sorted(out))
+
+
+def _sizes(text: str) -> dict:
+    try:
+        return parse_sizes(text, parse_ns)
+    except (ValueError, argparse.ArgumentTypeError) as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _positive_seconds(text: str) -> float:
@@ -128,6 +136,7 @@ def cmd_verify(args) -> int:
             full=args.full,
             all_n=args.all_n,
             normal_forms=args.report is not None,
+            sizes=args.sizes,
         )
     )
     results, entries, codes = [], [], []
@@ -198,6 +207,7 @@ def cmd_build(args) -> int:
         total_time_limit=args.total_time_limit,
         closed_forms=True,
         cache=store,
+        several_ns=None,
         **options,
     )
     for doc, result in zip(documents, outcomes, strict=True):
@@ -231,7 +241,10 @@ def cmd_build(args) -> int:
                 claim_id=d.claim_id,
             )
         }
-    keys = [result_key(doc, args.n, options, True) for doc in documents]
+    keys = [
+        result_key(doc, doc.points(args.n if len(doc.size_names) == 1 else None), options, True)
+        for doc in documents
+    ]
     emitters = [(doc, r) for doc, r in zip(documents, results, strict=True) if doc.emit]
     emitter_keys = tuple(k for k, d in zip(keys, documents, strict=True) if d.emit)
     # The generated modules first: the longest task, so that it does not start last.
@@ -318,8 +331,16 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument(
         "--n",
         type=parse_ns,
-        default=tuple(range(1, 9)),
-        help="batch sizes, e.g. 2..8 (default 1..8)",
+        default=None,
+        help="batch sizes, e.g. 2..8 (default 1..8); with several sizes, each takes every "
+        "one of them (default 1..3 each)",
+    )
+    v.add_argument(
+        "--sizes",
+        type=_sizes,
+        default=None,
+        metavar="NAME=RANGE,...",
+        help="the values of each size of a model with several, e.g. T=1..3,E=1..2",
     )
     v.add_argument(
         "--full",
@@ -354,7 +375,12 @@ def build_parser() -> argparse.ArgumentParser:
     _run_options(v)
     v.set_defaults(func=cmd_verify)
     b = sub.add_parser("build", help="verify the shipped documents and regenerate their outputs")
-    b.add_argument("--n", type=parse_ns, default=tuple(range(1, 9)), help="batch sizes")
+    b.add_argument(
+        "--n",
+        type=parse_ns,
+        default=tuple(range(1, 9)),
+        help="batch sizes of the one-size documents (those with several take 1..3 each)",
+    )
     _run_options(b)
     b.set_defaults(func=cmd_build)
     c = sub.add_parser("cache", help="where results are remembered (--clear empties it)")

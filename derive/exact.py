@@ -39,8 +39,9 @@ from sympy.ntheory import factorint
 from sympy.polys.rings import PolyRing
 
 from .language import PositionError
-from .model import Model
+from .model import Model, position
 from .nodes import Undefined
+from .sizes import at
 
 # Trial division bound when splitting a constant radicand into primes: only a
 # normalisation (a prime left unsplit is still sound), so small is fine.
@@ -79,7 +80,7 @@ class Field:
         n = model.n
         self.centred: dict[str, str] = {}  # vector -> its mean node
         solved = dict(model.solved)
-        if centre:
+        if centre and not model.spec.several:  # a mean over one axis of several: not yet
             for node in model.nodes.values():
                 if node.index is not None or node.kind.name != "explicit" or node.undefined:
                     continue
@@ -104,14 +105,14 @@ class Field:
                 if sp.expand(body * n - total) == 0:
                     self.centred[v] = node.name
         self._input_gens: list[tuple[sp.Dummy, object]] = []  # (generator, what it is)
-        for v in model.spec.vectors:
+        for v in model.spec.indexed_inputs:
             if v in self.centred:
                 self._input_gens.append((sp.Dummy(f"m_{v}"), ("mean", v)))
                 self._input_gens += [(sp.Dummy(f"d_{v}_{c}"), ("dev", v, c)) for c in range(1, n)]
             else:
                 self._input_gens += [
                     (sp.Dummy(f"{v}_{c}"), model.families[v][c])
-                    for c in range(1, n + 1)
+                    for c in model.positions(v)
                     if model.families[v][c] not in solved
                 ]
         for name in model.spec.all_scalars:
@@ -271,7 +272,7 @@ class Field:
         if hit is None:
             try:
                 node = self.model.node_of(atom)
-                pos = atom.indices[0] if isinstance(atom, sp.Indexed) else None
+                pos = position(atom)
                 try:
                     body = self._to_ring(node.body_at(pos), self._forms)
                 except PositionError as exc:
@@ -280,8 +281,8 @@ class Field:
                 hit = body if form is None else form(self, body)
             except Undefined as exc:
                 inner = str(exc)
-                if " is undefined at n = " not in inner:  # keep the innermost node's reason
-                    inner = f"{atom} is undefined at n = {self.model.n}: {inner}"
+                if " is undefined at " not in inner:  # keep the innermost node's reason
+                    inner = f"{atom} is undefined at {at(self.model.n)}: {inner}"
                 hit = Undefined(inner)
             self._node_forms[atom] = hit
         if isinstance(hit, Undefined):

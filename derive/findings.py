@@ -37,6 +37,7 @@ from .results import (
     by_position,
 )
 from .results import format_ns as _format_ns
+from .sizes import Point
 
 FINDING, VACUOUS, CORRECTED, RESTORED = "finding", "vacuous", "corrected", "restored"
 STATUSES = (FINDING, FAILS, UNDECIDED, VACUOUS, CORRECTED, RESTORED, HOLDS)
@@ -107,11 +108,19 @@ def _minus(value: str) -> str:
     return value.replace("-", "−")
 
 
+def _checked_at(document, ns) -> str:
+    """'n = 1..8', or 'N = 1..3, E = 1..3' for a model of several sizes."""
+    if len(document.size_names) > 1:
+        return _format_ns(ns)
+    return f"{document.size} = {_format_ns(ns)}"
+
+
 def counterexample_text(step, size: str = "n") -> str:
     """Where one step fails, in a sentence (the point, then both sides' values);
     ``size`` is the document's name for n."""
     cx = step.counterexample
-    at = [f"{size} = {cx.n}", *(f"{k} = {v}" for k, v in cx.indices)]
+    where_n = str(cx.n) if isinstance(cx.n, Point) else f"{size} = {cx.n}"
+    at = [where_n, *(f"{k} = {v}" for k, v in cx.indices)]
     point = ", ".join(f"{k} = {_minus(v)}" for k, v in cx.point)
     nodes = ", ".join(f"{k} ≈ {_minus(v)}" for k, v in cx.nodes)
     where = ", ".join(at) + (f", at {point}" if point else "") + (f" ({nodes})" if nodes else "")
@@ -130,7 +139,8 @@ def _failure_text(result: ClaimResult, n: str) -> str:
     """'id: title. It first fails at n = 2, step 3: at <the counterexample>.'"""
     bad = result.first_failure
     step = bad.first_failure
-    text = f"{result.claim.id}: {result.claim.title}. It first fails at {n} = {bad.n}, "
+    where = str(bad.n) if isinstance(bad.n, Point) else f"{n} = {bad.n}"
+    text = f"{result.claim.id}: {result.claim.title}. It first fails at {where}, "
     text += _where(result, bad, step)
     if step.counterexample is not None:
         return text + f": at {counterexample_text(step, n)}."
@@ -141,7 +151,9 @@ def findings(document_result: DocumentResult) -> list[Finding]:
     """The findings of one document, most important first."""
     results = list(document_result.claims)
     all_n = document_result.all_n
-    n = document_result.document.size
+    document = document_result.document
+    several = len(document.size_names) > 1
+    n = "size" if several else document.size
     by_status: dict[str, list[ClaimResult]] = {s: [] for s in STATUSES}
     for r in results:
         by_status[claim_status(r, all_n)].append(r)
@@ -172,7 +184,7 @@ def findings(document_result: DocumentResult) -> list[Finding]:
     checked = sorted({v.n for r in results for v in r.verdicts if v.status != NOT_APPLICABLE})
     if holding:
         proved = [r for r in holding if r.proved_all_n]
-        scope = f"at {n} = {_format_ns(checked)}"
+        scope = f"at {_checked_at(document, checked)}"
         if len(proved) == len(holding) and proved:
             scope += f" and proved for every {n} by the general-n prover"
         elif proved:
@@ -222,18 +234,21 @@ def findings(document_result: DocumentResult) -> list[Finding]:
 def domain_text(document_result: DocumentResult) -> str:
     """For which n the claims are checked and why the others are left out; ε or not."""
     document = document_result.document
-    n = document.size
-    not_applicable: dict[int, str] = {}
+    n = "size" if len(document.size_names) > 1 else document.size
+    not_applicable: dict = {}
     for r in document_result.claims:
         for v in r.verdicts:
             if v.status == NOT_APPLICABLE and v.n not in not_applicable:
                 not_applicable[v.n] = _lettered(v.reason)
     checked = [n for n in document_result.ns if n not in not_applicable]
-    text = f"{n} = {_format_ns(checked)} checked exactly"
+    text = f"{_checked_at(document, checked)} checked exactly"
     if document_result.all_n:
-        text += f", every {n} ≥ 1 by proof (where the claim is defined)"
+        if n == "size":
+            text += ", and every combination of sizes by proof (where the claim is defined)"
+        else:
+            text += f", every {n} ≥ 1 by proof (where the claim is defined)"
     text += "."
-    for at, reason in sorted(not_applicable.items()):
-        text += f" Not applicable at {n} = {at}: {reason}."
+    for point, reason in sorted(not_applicable.items()):
+        text += f" Not applicable at {_checked_at(document, [point])}: {reason}."
     text += " The model has ε ≥ 0." if document.eps else " The model has no ε."
     return text

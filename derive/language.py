@@ -33,6 +33,7 @@ import re
 
 import sympy as sp
 
+from .sizes import SizeError, at, infer, slots
 from .spec import SIZE_SYMBOL_NAME
 
 # A side is a formula a person types: the longest shipped side is ~330
@@ -140,11 +141,18 @@ def read(text: str) -> ast.expr:
         msg = getattr(exc, "msg", None) or type(exc).__name__
         raise LanguageError(f"cannot parse {text!r}: {msg}") from None
     depth = [(tree.body, 1)]
+    slices: set[int] = set()  # the index tuples of Q[i, a]: the only tuples allowed
     while depth:
         node, level = depth.pop()
         if level > MAX_DEPTH:
             raise LanguageError(f"expression nested deeper than {MAX_DEPTH} levels")
-        _check_node(node, text)
+        if isinstance(node, ast.Tuple) and id(node) in slices:
+            if not node.elts:
+                raise LanguageError(f"an empty index in {text!r}")
+        else:
+            _check_node(node, text)
+        if isinstance(node, ast.Subscript):
+            slices.add(id(node.slice))
         depth.extend((child, level + 1) for child in ast.iter_child_nodes(node))
     return tree.body
 
@@ -210,10 +218,23 @@ class Scope:
         # (how, expr) with how "positive" (a log's argument) or "nonnegative" (a
         # radicand): SymPy drops them (exp(log(u)) -> u, sqrt(u)**2 -> u), the checks may not.
         self.conditions: list = []
+        self.sizes: dict = {}  # index name -> size name (sizes.infer), set per side
 
     def declared(self, name: str) -> bool:
         m = self.model
-        return name == m.spec.size or name in m.families or name in m.scalars
+        return name in m.spec.size_names or name in m.families or name in m.scalars
+
+    def size_of(self, index: str, where: str):
+        """The value of the size an index ranges over."""
+        m = self.model
+        if not m.spec.several:
+            return m.size
+        if index not in self.sizes:
+            raise LanguageError(
+                f"cannot tell what size index {index} ranges over in {where}: "
+                "use it in an axis of an array"
+            )
+        return m.size_of(self.sizes[index])
 
 
 def _as_index(value):
@@ -229,6 +250,11 @@ def parse_side(text: str, model, assignment: dict, **scope):
     """(expression, node atoms it names, divisors it uses, domain conditions) of one side."""
     tree = read(text)
     s = Scope(model, assignment, **scope)
+    if model.spec.several:  # one size: every index ranges over it (Scope.size_of)
+        try:
+            s.sizes = _index_sizes(model.spec, text)
+        except SizeError as exc:
+            raise LanguageError(f"{exc} in {text!r}") from None
     expr = _Reader(s, text).expr(tree)
     if not isinstance(expr, sp.Expr):
         raise LanguageError(f"{text!r} is not an expression")
@@ -238,11 +264,17 @@ def parse_side(text: str, model, assignment: dict, **scope):
             raise LanguageError(f"{text!r} has no real value (a root or log of a negative number)")
         raise LanguageError(f"{text!r} divides by zero")
     if not model.symbolic:
-        check_positions(expr, model.n, text, nodes)
+        check_positions(expr, model, text, nodes)
     return expr, frozenset(s.touched), tuple(s.divisors), tuple(s.conditions)
 
 
 _NOT_REAL = frozenset({sp.zoo, sp.nan, sp.oo, -sp.oo, sp.I})
+
+
+@functools.lru_cache(maxsize=8192)
+def _index_sizes(spec, text: str) -> dict:
+    """sizes.infer for one side (cached: sides repeat across the grid's points)."""
+    return infer([read(text)], spec.axes, frozenset(spec.declared), None)
 
 
 def _unique_nodes(expr):
@@ -261,17 +293,20 @@ def _unique_nodes(expr):
                 stack.append(a)
 
 
-def check_positions(expr, n: int, text: str, nodes=None) -> None:
-    bad = [
-        (a, idx)
-        for a in (_unique_nodes(expr) if nodes is None else nodes)
-        if a.is_Indexed
-        for idx in a.indices
-        if idx.is_Integer and not 1 <= int(idx) <= n
-    ]
+def check_positions(expr, model, text: str, nodes=None) -> None:
+    """Every position named exists at the model's sizes, axis by axis."""
+    bad = []
+    bounds = model.bounds
+    for a in _unique_nodes(expr) if nodes is None else nodes:
+        if not a.is_Indexed:
+            continue
+        last = bounds.get(a.base.name, ())
+        for idx, hi in zip(a.indices, last, strict=False):
+            if idx.is_Integer and not 1 <= int(idx) <= hi:
+                bad.append((a, idx))
     if bad:  # the same one whatever the walk's order
         _, idx = min(bad, key=lambda p: sp.default_sort_key(p[0]))
-        raise PositionError(f"{text!r} names position {idx}, which does not exist at n = {n}")
+        raise PositionError(f"{text!r} names position {idx}, which does not exist at {at(model.n)}")
 
 
 class _Reader:
@@ -309,8 +344,8 @@ class _Reader:
             return s.assignment[name]
         if name in s.bound:
             return index_symbol(name)
-        if name == s.model.spec.size:
-            return s.model.size
+        if name in s.model.spec.size_names:
+            return s.model.size_of(name)
         return None
 
     def _Name(self, node):
@@ -365,8 +400,7 @@ class _Reader:
 
     def _by_zero(self, divisor: ast.expr):
         if any(isinstance(a, ast.Name) for a in ast.walk(divisor)):
-            n = self.s.model.n
-            raise PositionError(f"{self.text!r} divides by zero at n = {n}")
+            raise PositionError(f"{self.text!r} divides by zero at {at(self.s.model.n)}")
         self.fail("division by zero")
 
     def _power(self, base, exponent):
@@ -391,10 +425,14 @@ class _Reader:
             if s.declared(name):
                 self.fail(f"{name} is not indexed")
             self.fail(f"unknown symbol {name!r}")
-        idx = self.index(node.slice, f"{name}[...]")
+        axes = slots(node)
+        want = len(s.model.axes[name])
+        if len(axes) != want:
+            self.fail(f"{name} takes {want} ind{'ex' if want == 1 else 'ices'}, got {len(axes)}")
+        idx = tuple(self.index(a, f"{name}[...]") for a in axes)
         atom = s.model.families[name][idx]
-        if not s.model.symbolic and idx.is_Integer and not 1 <= int(idx) <= s.model.n:
-            check_positions(atom, s.model.n, self.text)
+        if not s.model.symbolic and any(i.is_Integer for i in idx):
+            check_positions(atom, s.model, self.text)
         if s.model.node_of(atom) is not None:
             s.touched.add(atom)
         return atom
@@ -458,6 +496,7 @@ class _Reader:
         finally:
             s.bound = s.bound[:-1]
         ks = index_symbol(k)
+        size = s.size_of(k, f"sum(..., {k})")
         inner_touched, s.touched = s.touched, touched
         inner_divisors = s.divisors[before:]
         del s.divisors[before:]
@@ -468,7 +507,7 @@ class _Reader:
             s.divisors += inner_divisors
             s.conditions += inner_conditions
         else:  # what the body names, once per position of the sum
-            positions = [sp.Integer(v) for v in range(1, s.model.n + 1) if v != ne]
+            positions = [sp.Integer(v) for v in range(1, int(size) + 1) if v != ne]
             for a in inner_touched:
                 if a.has(ks):
                     s.touched.update(a.xreplace({ks: v}) for v in positions)
@@ -480,7 +519,7 @@ class _Reader:
                 s.conditions += (
                     [(how, c.xreplace({ks: v})) for v in positions] if c.has(ks) else [(how, c)]
                 )
-        return s.model.sum(f, ks, ne=ne)
+        return s.model.sum(f, ks, ne=ne, size=size)
 
     def _derivative(self, node, how):
         if not self.s.derivatives:
@@ -501,11 +540,15 @@ class _Reader:
         a = self.index(node.args[0], "delta(...)")
         b = self.index(node.args[1], "delta(...)")
         model = self.s.model
-        for v in (a, b):  # delta(i, 5) names position 5, like x[5]
-            if not model.symbolic and v.is_Integer and not 1 <= int(v) <= model.n:
-                raise PositionError(
-                    f"{self.text!r} names position {v}, which does not exist at n = {model.n}"
-                )
+        names = [x.id for arg in node.args for x in ast.walk(arg) if isinstance(x, ast.Name)]
+        known = [n for n in names if n in self.s.sizes or not model.spec.several]
+        if not model.symbolic and (known or not model.spec.several):
+            bound = self.s.size_of(known[0], "delta(...)") if known else model.size
+            for v in (a, b):  # delta(i, 5) names position 5, like x[5]
+                if v.is_Integer and not 1 <= int(v) <= bound:
+                    raise PositionError(
+                        f"{self.text!r} names position {v}, which does not exist at {at(model.n)}"
+                    )
         return sp.KroneckerDelta(a, b)
 
     def _call_sqrt(self, node):
@@ -530,7 +573,7 @@ class _Reader:
     def _never(self, arg: ast.expr, what: str):
         # A constant that names the size (log(n - 1)) only fails at some n.
         if any(isinstance(a, ast.Name) for a in ast.walk(arg)):
-            raise PositionError(f"{self.text!r} takes {what} at n = {self.s.model.n}")
+            raise PositionError(f"{self.text!r} takes {what} at {at(self.s.model.n)}")
         self.fail(f"{what} has no real value")
 
 

@@ -16,12 +16,17 @@ through them, memoised; indexed nodes are replaced by their definitions, since
 they may sit under a sum whose index ranges over v's own position.  No rule
 names a particular node.  The same code runs for a concrete n (sums become
 ``Add``) and a symbolic n (sums stay ``Sum`` for the general-n prover).
+
+
+Length: one module on purpose. The two derivatives, the sums and the sizes read one
+graph and share its memos; split up, each would need the others' internals.
 """
 
 from __future__ import annotations
 
 import ast
 import functools
+import itertools
 
 import sympy as sp
 from sympy import Indexed, IndexedBase, KroneckerDelta, Sum, Symbol
@@ -29,6 +34,7 @@ from sympy import Indexed, IndexedBase, KroneckerDelta, Sum, Symbol
 from . import chainrule
 from . import nodes as kinds
 from .language import N_SYMBOL, LanguageError, PositionError, parse_side, read
+from .sizes import Point, at, infer
 from .spec import ModelSpec, NodeSpec, SpecError
 
 _CALL_KINDS = {"sqrt": kinds.ROOT, "exp": kinds.EXP, "log": kinds.LOG}
@@ -46,19 +52,26 @@ class Node:
     not applicable (PositionError), and the model stays usable for other nodes."""
 
     def __init__(
-        self, spec: NodeSpec, atom, index: Symbol | None, kind, body, undefined="", conditions=()
+        self, spec: NodeSpec, atom, indices: tuple, kind, body, undefined="", conditions=()
     ):
-        self.spec, self.atom, self.index, self.kind = spec, atom, index, kind
+        self.spec, self.atom, self.indices, self.kind = spec, atom, tuple(indices), kind
+        self.index = self.indices[0] if self.indices else None
         self._body, self.undefined = body, undefined
         # (how, expr): where the definition has a value (a log's argument > 0 inside
         # it, ...), kept because SymPy may drop it (exp(log(u)) -> u).  The kind's
         # own domain (a log node's body > 0) is the kind's: nodes.Kind.domain.
         self.conditions = conditions
 
+    def _at(self, position) -> dict:
+        positions = position if isinstance(position, tuple) else (position,)
+        return dict(zip(self.indices, positions, strict=True))
+
     def conditions_at(self, position):
+        """position: the instance's index value, or a tuple of them (S[i, j])."""
         if self.index is None or not self.conditions:
             return self.conditions
-        return tuple((how, c.xreplace({self.index: position})) for how, c in self.conditions)
+        at = self._at(position)
+        return tuple((how, c.xreplace(at)) for how, c in self.conditions)
 
     @property
     def name(self) -> str:
@@ -71,8 +84,8 @@ class Node:
         return self._body
 
     def body_at(self, position):
-        """The body of the instance at ``position`` (indexed nodes only)."""
-        return self.body if self.index is None else self.body.xreplace({self.index: position})
+        """The body of the instance at ``position`` (a value, or a tuple of them)."""
+        return self.body if self.index is None else self.body.xreplace(self._at(position))
 
     def definition_at(self, position):
         return self.kind.function(self.body_at(position))
@@ -93,10 +106,24 @@ class Model:
         self._sum_memo: dict = {}  # claims repeat their sums (Σ dy_k x̂_k)
         self._holds: dict = {}  # per index: which subexpressions hold it
         self.size = sp.Integer(n) if isinstance(n, int) else N_SYMBOL
+        if isinstance(n, Point):
+            if tuple(k for k, _ in n.values) != spec.size_names:
+                raise ModelError(f"{n} does not give the sizes {', '.join(spec.size_names)}")
+            if min(v for _, v in n.values) < 1:
+                raise ModelError(f"every size must be a positive integer, got {n}")
+            self.size = None  # several: each index has its own (size_of)
+        self.axes = spec.axes
+        # The last position of every axis, for the position checks (a concrete model).
+        self.bounds: dict[str, tuple[int, ...]] = {}
+        if isinstance(n, int | Point):
+            self.bounds = {
+                name: tuple(n[a] if isinstance(n, Point) else n for a in axes)
+                for name, axes in self.axes.items()
+            }
         positive = set(spec.positive)
         self.families: dict[str, IndexedBase] = {
             v: IndexedBase(v, positive=True) if v in positive else IndexedBase(v, real=True)
-            for v in spec.vectors
+            for v in spec.indexed_inputs
         }
         self.scalars: dict[str, Symbol] = {v: Symbol(v, real=True) for v in spec.scalars}
         self.scalars.update({v: Symbol(v, nonnegative=True) for v in spec.nonnegative})
@@ -163,7 +190,7 @@ class Model:
                     break
             else:
                 if not atoms:
-                    raise SpecError(c.field, f"{c.text!r} never holds at n = {self.n}")
+                    raise SpecError(c.field, f"{c.text!r} never holds at {at(self.n)}")
                 raise SpecError(
                     c.field,
                     f"cannot solve {c.text!r} for an input: one input must occur linearly, "
@@ -172,8 +199,35 @@ class Model:
         return tuple(solved)
 
     def _input_atoms(self):
-        out = [self.families[v][c] for v in self.spec.vectors for c in range(1, self.n + 1)]
+        out = [self.families[v][c] for v in self.spec.indexed_inputs for c in self.positions(v)]
         return out + [self.scalars[v] for v in self.spec.all_scalars]
+
+    # -- sizes -------------------------------------------------------------
+    def size_of(self, name: str):
+        """The value of the size called name here: an Integer, or its symbol (the
+        symbolic n; with several sizes, one integer symbol per size, never the same)."""
+        if isinstance(self.n, Point):
+            return sp.Integer(self.n[name])
+        if self.symbolic and self.spec.several:
+            return size_symbol(name)
+        return self.size
+
+    def is_size(self, atom) -> bool:
+        """atom is the symbol of a size (n, or one of several), not an index."""
+        return atom == N_SYMBOL or any(atom == size_symbol(k) for k in self.spec.sizes)
+
+    def positions(self, name: str) -> list:
+        """Every position of an indexed input or node: ints for one axis, else tuples."""
+        ranges = [range(1, int(self.size_of(a)) + 1) for a in self.axes[name]]
+        if len(ranges) == 1:
+            return list(ranges[0])
+        return list(itertools.product(*ranges))
+
+    def index_sizes(self, trees) -> dict:
+        """index name -> the size it ranges over, for the indices of these syntax trees
+        (sizes.infer; with one size, every index ranges over it)."""
+        single = None if self.spec.several else self.spec.size
+        return infer(trees, self.axes, frozenset(self.spec.declared), single)
 
     @functools.cached_property
     def constrained(self) -> frozenset[str]:
@@ -187,8 +241,8 @@ class Model:
 
     # -- reading the declarations -------------------------------------------
     def _read_node(self, spec: NodeSpec, visible) -> Node:
-        index = _definition_index(spec.name, spec.index) if spec.index else None
-        assignment = {spec.index: index} if spec.index else {}
+        indices = tuple(_definition_index(spec.name, i) for i in spec.indices)
+        assignment = dict(zip(spec.indices, indices, strict=True))
         text, kind = spec.text, kinds.EXPLICIT
         try:
             top = read(text)
@@ -206,10 +260,10 @@ class Model:
                     names = {a.id for a in ast.walk(read(text)) if isinstance(a, ast.Name)}
                     if self.spec.size not in names:
                         raise LanguageError(what)
-                    raise PositionError(f"{what} at n = {self.n}")
+                    raise PositionError(f"{what} at {at(self.n)}")
         except PositionError as exc:
             atom = self.families[spec.name] if spec.index else self.scalars[spec.name]
-            return Node(spec, atom, index, kind, None, f"node {spec.name}: {exc}")
+            return Node(spec, atom, indices, kind, None, f"node {spec.name}: {exc}")
         except LanguageError as exc:
             raise SpecError(spec.field, str(exc)) from None
         # Rename the definition's own sum indices (see _definition_index).
@@ -220,11 +274,11 @@ class Model:
         expr = expr.xreplace(renames)
         conditions = tuple((how, c.xreplace(renames)) for how, c in conditions)
         if spec.index is None and any(
-            a.is_Symbol and a.is_integer for a in expr.free_symbols if a != N_SYMBOL
+            a.is_Symbol and a.is_integer for a in expr.free_symbols if not self.is_size(a)
         ):
             raise SpecError(spec.field, "a scalar node's definition has a free index")
         atom = self.families[spec.name] if spec.index else self.scalars[spec.name]
-        return Node(spec, atom, index, kind, expr, conditions=conditions)
+        return Node(spec, atom, indices, kind, expr, conditions=conditions)
 
     def _direct_deps(self, node: Node) -> frozenset[str]:
         """The declared names a definition mentions (read from its text, so a node
@@ -246,7 +300,7 @@ class Model:
 
     @property
     def symbolic(self) -> bool:
-        return not isinstance(self.n, int)
+        return not isinstance(self.n, int | Point)
 
     @functools.cached_property
     def symmetric(self) -> bool:
@@ -254,6 +308,8 @@ class Model:
         positions maps the model to itself (see language.positions_by_index_only)."""
         from .language import positions_by_index_only
 
+        if self.spec.several:  # not yet: one permutation per size (issue 19)
+            return False
         declared = frozenset(self.spec.declared)
         texts = [n.text for n in self.spec.nodes]
         texts += [t for c in self.spec.constraints for t in (c.lhs, c.rhs)]
@@ -277,24 +333,27 @@ class Model:
     def definition(self, atom):
         """One level: the node atom written in its parents."""
         node = self.node_of(atom)
-        return node.definition_at(atom.indices[0] if isinstance(atom, Indexed) else None)
+        return node.definition_at(position(atom))
 
     # -- sums --------------------------------------------------------------
-    def sum(self, f, k: Symbol, ne=None):
-        """Σ_k f over k = 1..n, skipping k == ne when given."""
-        key = (f, k, ne)
+    def sum(self, f, k: Symbol, ne=None, size=None):
+        """Σ_k f over k = 1..size (the model's one size by default), skipping k == ne."""
+        size = self.size if size is None else size
+        key = (f, k, ne, size)
         hit = self._sum_memo.get(key)
         if hit is None:
-            hit = self._sum_memo[key] = self._sum(f, k, ne)
+            hit = self._sum_memo[key] = self._sum(f, k, ne, size)
         return hit
 
-    def _sum(self, f, k, ne):
+    def _sum(self, f, k, ne, size):
         if self.symbolic:
             if ne is not None:
                 f = f * (1 - KroneckerDelta(ne, k))
-            return Sum(f, (k, 1, self.size))
+            return Sum(f, (k, 1, size))
         holds = self._holds.setdefault(k, {})
-        return sp.Add(*[_at(f, k, sp.Integer(v), holds) for v in range(1, self.n + 1) if v != ne])
+        return sp.Add(
+            *[_at(f, k, sp.Integer(v), holds) for v in range(1, int(size) + 1) if v != ne]
+        )
 
     # -- expansion ---------------------------------------------------------
     def expand(self, e, keep=frozenset()):
@@ -408,6 +467,21 @@ class Model:
                     out |= self.inputs_of(a)
             self._inputs_memo[atom] = frozenset(out)
         return self._inputs_memo[atom]
+
+
+@functools.cache
+def size_symbol(name: str) -> Symbol:
+    """A size of a model with several, at symbolic sizes (named apart from indices by
+    the braces, which no file can write)."""
+    return Symbol(f"{name}_{{size}}", integer=True, positive=True)
+
+
+def position(atom):
+    """An instance's position: its one index, or the tuple of them (S[i, j]); None for
+    a scalar."""
+    if not isinstance(atom, Indexed):
+        return None
+    return atom.indices[0] if len(atom.indices) == 1 else tuple(atom.indices)
 
 
 def _at(e, k, v, holds: dict):

@@ -28,8 +28,9 @@ import mpmath
 import sympy as sp
 
 from .language import PositionError
-from .model import Model
+from .model import Model, position
 from .nodes import Undefined
+from .sizes import Point, at
 
 # Working precision of the spot check; agreement is required to SPOT_RTOL.
 # 50 digits leave 20 digits of margin over SPOT_RTOL for cancellation in
@@ -57,7 +58,7 @@ SIGN_TRIES = 12
 
 @dataclass(frozen=True)
 class Counterexample:
-    n: int
+    n: int | Point  # where: n, or one value per size
     indices: tuple[tuple[str, int], ...]  # the free indices, e.g. (("i", 1), ("j", 2))
     point: tuple[tuple[str, str], ...]  # each input the claim uses, with its exact value
     nodes: tuple[tuple[str, str], ...]  # scalar nodes the sides name (σ, ...), rounded
@@ -67,14 +68,19 @@ class Counterexample:
     def describe(self) -> str:
         idx = ", ".join(f"{k} = {v}" for k, v in self.indices)
         pt = ", ".join(f"{k} = {v}" for k, v in self.point) or "any point"
-        head = f"n = {self.n}" + (f", {idx}" if idx else "")
+        head = at(self.n) + (f", {idx}" if idx else "")
         shown = ", ".join(f"{k} = {v}" for k, v in self.nodes)
         where = f"at {pt}" + (f" ({shown})" if shown else "")
         return f"{head}; {where}: lhs = {self.lhs}, rhs = {self.rhs}"
 
 
 def atom_name(v) -> str:
-    return f"{v.base}_{v.indices[0]}" if isinstance(v, sp.Indexed) else str(v)
+    """x_3, Q[1, 2], sigma."""
+    if not isinstance(v, sp.Indexed):
+        return str(v)
+    if len(v.indices) == 1:
+        return f"{v.base}_{v.indices[0]}"
+    return f"{v.base}[{', '.join(map(str, v.indices))}]"
 
 
 def _require(v, how: str, what) -> None:
@@ -115,12 +121,11 @@ class Numeric:
 
     def __init__(self, model: Model):
         self.model = model
-        n = model.n
         spec = model.spec
         positive = set(spec.positive)
         self.solved = model.solved
         solved = {a for a, _ in self.solved}
-        vectors = [model.families[v][c] for v in spec.vectors for c in range(1, n + 1)]
+        vectors = [model.families[v][c] for v in spec.indexed_inputs for c in model.positions(v)]
         scalars = [model.scalars[s] for s in spec.all_scalars]
         self.inputs = [v for v in vectors + scalars if v not in solved]
         self.positive = {v for v in vectors if v.base.name in positive} | {
@@ -195,7 +200,7 @@ class Numeric:
             return memo[e]
         node = self.model.node_of(e)
         if node is not None:
-            pos = e.indices[0] if isinstance(e, sp.Indexed) else None
+            pos = position(e)
             try:
                 body = node.body_at(pos)
             except PositionError as exc:

@@ -14,6 +14,7 @@ from .results import (
     WORDS,
     combine_exit_codes,
 )
+from .sizes import at, json_of
 
 
 def _where(claim, step) -> str:
@@ -33,11 +34,13 @@ def verdict(c) -> str:
     return WORDS[status]
 
 
-def summary(c) -> str:
-    """'holds for n = 1..8; proved for all n', and the rest ``verify`` says of a claim."""
+def summary(c, several: bool = False) -> str:
+    """'holds for n = 1..8; proved for all n', and the rest ``verify`` says of a claim
+    (several: the model has several sizes, and 'all n' is 'all sizes')."""
     text = c.summary()
+    every = "all sizes" if several else "all n"
     if c.proofs:
-        text += "; proved for all n" if c.proved_all_n else "; NOT proved for all n"
+        text += f"; proved for {every}" if c.proved_all_n else f"; NOT proved for {every}"
     if c.vacuous:
         text += "; vacuously: both sides are identically 0"
     if c.outcome:
@@ -52,7 +55,7 @@ def details(c) -> list[str]:
     bad = c.first_failure
     if bad is not None:
         step = bad.first_failure
-        lines.append(f"first failure at n = {bad.n}: {_where(c.claim, step)}")
+        lines.append(f"first failure at {at(bad.n)}: {_where(c.claim, step)}")
         if step.counterexample is not None:
             lines.append(f"counterexample: {step.counterexample.describe()}")
     for p in c.proofs:
@@ -69,10 +72,12 @@ def print_result(doc_result, out) -> None:
         {(v.n, v.reason) for c in doc_result.claims for v in c.verdicts if v.status == "n/a"}
     )
     for n, reason in not_applicable:
-        print(f"  not applicable at n = {n}: {reason}", file=out)
+        print(f"  not applicable at {at(n)}: {reason}", file=out)
     width = max(len(c.claim.id) for c in doc_result.claims)
     for c in doc_result.claims:
-        print(f"  {verdict(c)} {c.claim.id:<{width}}  {c.claim.title} — {summary(c)}", file=out)
+        several = len(doc.size_names) > 1
+        line = f"{c.claim.id:<{width}}  {c.claim.title} — {summary(c, several)}"
+        print(f"  {verdict(c)} {line}", file=out)
         for line in details(c):
             print(f"       {line}", file=out)
 
@@ -92,7 +97,7 @@ def result_json(doc_result) -> dict:
                 "vacuous": c.vacuous,
                 "per_n": [
                     {
-                        "n": v.n,
+                        "n": json_of(v.n),
                         "status": v.status,
                         "reason": v.reason,
                         "steps": [
@@ -127,7 +132,8 @@ def result_json(doc_result) -> dict:
     return {
         "path": doc.path,
         "id": doc.id,
-        "ns": list(doc_result.ns),
+        "ns": [json_of(n) for n in doc_result.ns],
+        "sizes": list(doc.size_names),
         "exit_code": doc_result.exit_code,
         "claims": claims,
     }

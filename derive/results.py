@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from .claims import Claim, Document
 from .numeric import Counterexample
+from .sizes import Point
 
 HOLDS, FAILS, UNDECIDED, NOT_APPLICABLE = "holds", "fails", "undecided", "n/a"
 # The first word of a claim's line in the CLI, by verdict.
@@ -137,7 +138,7 @@ class ClaimResult:
             ns = [v.n for v in self.verdicts if v.status == status]
             if ns:
                 word = (words or {}).get(status, status)
-                parts.append(f"{word} for n = {format_ns(ns)}")
+                parts.append(f"{word} for {at_all(ns)}")
         return "; ".join(parts)
 
     @property
@@ -162,7 +163,7 @@ class ClaimResult:
 @dataclass(frozen=True)
 class DocumentResult:
     document: Document
-    ns: tuple[int, ...]
+    ns: tuple  # ints, or sizes.Point for a model of several sizes
     claims: tuple[ClaimResult, ...] = field(default_factory=tuple)
     all_n: bool = False
     derivation: object = None  # derivation.Derivation when asked for, or why there is none
@@ -210,11 +211,30 @@ def combine_exit_codes(codes) -> int:
     return EXIT_OK
 
 
+def at_all(ns) -> str:
+    """'n = 2..4, 8', or for points of several sizes 'T = 1..3, E = 1..2'."""
+    ns = list(ns)
+    if ns and isinstance(ns[0], Point):
+        return format_ns(ns)
+    return f"n = {format_ns(ns)}"
+
+
 def format_ns(ns) -> str:
-    """[2, 3, 4, 8] -> '2..4, 8'."""
+    """[2, 3, 4, 8] -> '2..4, 8'; points that fill a grid -> 'T = 1..3, E = 1..2', and
+    other points listed: '(T, E) = (1, 1), (2, 3)'."""
     ns = sorted(ns)
     if not ns:
         return "none"
+    if isinstance(ns[0], Point):
+        names = [k for k, _ in ns[0].values]
+        axes = [sorted({p[k] for p in ns}) for k in names]
+        count = 1
+        for axis in axes:
+            count *= len(axis)
+        if count == len(set(ns)):
+            return ", ".join(f"{k} = {format_ns(a)}" for k, a in zip(names, axes, strict=True))
+        shown = ", ".join("(" + ", ".join(str(v) for _, v in p.values) + ")" for p in ns)
+        return f"({', '.join(names)}) = {shown}"
     out, start, prev = [], ns[0], ns[0]
     for v in [*ns[1:], None]:
         if v is not None and v == prev + 1:

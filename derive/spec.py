@@ -15,6 +15,7 @@ claims are checked where they all hold (see ``model.py``).
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 
@@ -22,10 +23,25 @@ IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 # The language's own function names and the names SymPy's printers treat
 # specially can never be declared.
 RESERVED = frozenset({"sum", "d", "D", "delta", "sqrt", "exp", "log", "ne"})
-_NODE = re.compile(
-    r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:\[\s*([A-Za-z_][A-Za-z0-9_]*)\s*\])?\s*=(.*)\Z"
+_NAME = r"[A-Za-z_][A-Za-z0-9_]*"
+# name = expr, name[i] = expr, name[i, j] = expr
+_NODE = re.compile(rf"\s*({_NAME})\s*(?:\[\s*({_NAME}(?:\s*,\s*{_NAME})*)\s*\])?\s*=(.*)\Z")
+# An input array with the size of each axis: Q[T, E]
+_ARRAY = re.compile(rf"\s*({_NAME})\s*\[\s*({_NAME}(?:\s*,\s*{_NAME})*)\s*\]\s*\Z")
+# The keys whose value is a list of strings; with "size", every key of [model].
+LIST_KEYS = (
+    "sizes",
+    "vectors",
+    "arrays",
+    "scalars",
+    "nonnegative",
+    "positive",
+    "constraints",
+    "nodes",
 )
-MODEL_KEYS = {"size", "vectors", "scalars", "nonnegative", "positive", "constraints", "nodes"}
+MODEL_KEYS = {"size", *LIST_KEYS}
+# An array or node has at most this many axes (attention's are two).
+MAX_AXES = 4
 # A model is small by nature (batch norm has 7 nodes); the bound keeps a
 # hostile file from declaring thousands of names.
 MAX_DECLARATIONS = 64
@@ -42,9 +58,14 @@ class SpecError(ValueError):
 @dataclass(frozen=True)
 class NodeSpec:
     name: str
-    index: str | None  # "i" for name[i] = ..., None for a scalar node
+    index: str | None  # "i" for name[i] = ... (the first of name[i, j]), None for a scalar
     text: str  # the definition, in the claim language
     field: str  # where it was declared, e.g. "model.nodes[3]"
+    indices: tuple[str, ...] = ()  # every index of the left side: ("i", "j") for S[i, j]
+
+    def __post_init__(self):
+        if not self.indices and self.index is not None:
+            object.__setattr__(self, "indices", (self.index,))
 
 
 @dataclass(frozen=True)
@@ -68,10 +89,38 @@ class ModelSpec:
     preset: str = ""  # the preset it came from, "" when declared in the file
     positive: tuple[str, ...] = ()  # vectors whose every element is > 0, and scalars > 0
     constraints: tuple[ConstraintSpec, ...] = ()
+    sizes: tuple[str, ...] = ()  # several sizes (then ``size`` is the first); () for one
+    arrays: tuple[tuple[str, tuple[str, ...]], ...] = ()  # ("Q", ("T", "E")): inputs and axes
+    node_axes: tuple[tuple[str, tuple[str, ...]], ...] = ()  # inferred (sizes.infer)
+
+    @property
+    def several(self) -> bool:
+        """More than one size: indices range over the size inferred for each."""
+        return len(self.sizes) > 1
+
+    @property
+    def size_names(self) -> tuple[str, ...]:
+        return self.sizes if self.several else (self.size,)
+
+    @property
+    def indexed_inputs(self) -> tuple[str, ...]:
+        """Every input with an index: the vectors, then the arrays."""
+        return (*self.vectors, *(name for name, _ in self.arrays))
+
+    @property
+    def axes(self) -> dict[str, tuple[str, ...]]:
+        """The size of each axis of every indexed input and node."""
+        out = {v: (self.size,) for v in self.vectors}
+        out.update(self.arrays)
+        if self.several:
+            out.update(self.node_axes)
+        else:
+            out.update({n.name: (self.size,) * len(n.indices) for n in self.nodes if n.indices})
+        return out
 
     @property
     def positive_scalars(self) -> tuple[str, ...]:
-        return tuple(v for v in self.positive if v not in self.vectors)
+        return tuple(v for v in self.positive if v not in self.indexed_inputs)
 
     @property
     def all_scalars(self) -> tuple[str, ...]:
@@ -81,8 +130,8 @@ class ModelSpec:
     @property
     def declared(self) -> tuple[str, ...]:
         return (
-            self.size,
-            *self.vectors,
+            *self.size_names,
+            *self.indexed_inputs,
             *self.all_scalars,
             *(node.name for node in self.nodes),
         )
@@ -107,31 +156,65 @@ def from_table(table) -> ModelSpec:
         raise SpecError(
             f"model.{extra[0]}", f"unknown key; allowed: {', '.join(sorted(MODEL_KEYS))}"
         )
+    if "size" in table and "sizes" in table:
+        raise SpecError("model.sizes", "give either size (one size) or sizes (several)")
     size = table.get("size", "n")
     if not isinstance(size, str) or not IDENTIFIER.match(size):
         raise SpecError("model.size", f"expected a name, got {size!r}")
     lists = {}
-    for key in ("vectors", "scalars", "nonnegative", "positive", "constraints", "nodes"):
+    for key in LIST_KEYS:
         value = table.get(key, [])
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise SpecError(f"model.{key}", "expected a list of strings")
         if len(value) > MAX_DECLARATIONS:
             raise SpecError(f"model.{key}", f"at most {MAX_DECLARATIONS} entries")
         lists[key] = value
-    for key in ("vectors", "scalars", "nonnegative", "positive"):
+    for key in ("sizes", "vectors", "scalars", "nonnegative", "positive"):
         for pos, name in enumerate(lists[key], 1):
             if not IDENTIFIER.match(name):
                 raise SpecError(f"model.{key}[{pos}]", f"expected a name, got {name!r}")
+    sizes = tuple(lists["sizes"])
+    if "sizes" in table and not sizes:
+        raise SpecError("model.sizes", "expected at least one size")
+    if sizes:
+        size = sizes[0]
+    if len(sizes) == 1:
+        sizes = ()  # one size, however it was declared
+    if sizes and lists["vectors"]:
+        raise SpecError(
+            "model.vectors",
+            'a model with several sizes declares its inputs as arrays, e.g. arrays = ["x[N]"]',
+        )
+    arrays = []
+    for pos, text in enumerate(lists["arrays"], 1):
+        field = f"model.arrays[{pos}]"
+        m = _ARRAY.match(text)
+        if not m:
+            raise SpecError(field, f"expected 'name[size, ...]', got {text!r}")
+        axes = tuple(a.strip() for a in m.group(2).split(","))
+        if len(axes) > MAX_AXES:
+            raise SpecError(field, f"at most {MAX_AXES} axes")
+        for a in axes:
+            if a not in (sizes or (size,)):
+                raise SpecError(field, f"{a!r} is not a declared size")
+        arrays.append((m.group(1), axes))
     nodes = []
     for pos, text in enumerate(lists["nodes"], 1):
         field = f"model.nodes[{pos}]"
         m = _NODE.match(text)
         if not m:
-            raise SpecError(field, f"expected 'name = expr' or 'name[i] = expr', got {text!r}")
-        name, index, body = m.group(1), m.group(2), m.group(3).strip()
+            raise SpecError(field, f"expected 'name = expr' or 'name[i, ...] = expr', got {text!r}")
+        name, body = m.group(1), m.group(3).strip()
+        indices = tuple(a.strip() for a in m.group(2).split(",")) if m.group(2) else ()
         if not body:
             raise SpecError(field, "empty definition")
-        nodes.append(NodeSpec(name, index, body, field))
+        if len(indices) > MAX_AXES:
+            raise SpecError(field, f"at most {MAX_AXES} indices")
+        if len(set(indices)) != len(indices):
+            raise SpecError(field, "an index occurs twice on the left side")
+        if len(indices) > 1 and not sizes:
+            raise SpecError(field, "a node of several indices needs several sizes (model.sizes)")
+        nodes.append(NodeSpec(name, indices[0] if indices else None, body, field, indices))
     constraints = []
     for pos, text in enumerate(lists["constraints"], 1):
         field = f"model.constraints[{pos}]"
@@ -147,7 +230,12 @@ def from_table(table) -> ModelSpec:
         nodes=tuple(nodes),
         positive=tuple(lists["positive"]),
         constraints=tuple(constraints),
+        sizes=sizes,
+        arrays=tuple(arrays),
     )
+    check_names(spec)
+    if sizes:
+        spec = dataclasses.replace(spec, node_axes=_node_axes(spec))
     check_names(spec)
     return spec
 
@@ -157,15 +245,49 @@ def from_table(table) -> ModelSpec:
 SIZE_SYMBOL_NAME = "n"
 
 
+def _node_axes(spec: ModelSpec) -> tuple:
+    """Each indexed node's axis sizes, inferred from its definition (declaration order:
+    a definition uses only the inputs and the nodes before it)."""
+    from .language import LanguageError, read
+    from .sizes import SizeError, infer
+
+    axes = dict(spec.arrays)
+    declared = frozenset(spec.declared)
+    out = []
+    for node in spec.nodes:
+        try:
+            found = infer([read(node.text)], axes, declared, None)
+        except (SizeError, LanguageError) as exc:
+            raise SpecError(node.field, str(exc)) from None
+        if not node.indices:
+            continue
+        missing = [i for i in node.indices if i not in found]
+        if missing:
+            raise SpecError(
+                node.field,
+                f"cannot tell what size index {missing[0]} ranges over: "
+                "use it in an axis of an array",
+            )
+        axes[node.name] = tuple(found[i] for i in node.indices)
+        out.append((node.name, axes[node.name]))
+    return tuple(out)
+
+
 def check_names(spec: ModelSpec) -> None:
     """Every declared name is new, not reserved, and no node index is declared."""
     seen: dict[str, str] = {}
-    fields = [("model.size", spec.size)]
+    if spec.several:
+        fields = [(f"model.sizes[{k}]", v) for k, v in enumerate(spec.sizes, 1)]
+    else:
+        fields = [("model.size", spec.size)]
     fields += [(f"model.vectors[{k}]", v) for k, v in enumerate(spec.vectors, 1)]
+    fields += [(f"model.arrays[{k}]", v) for k, (v, _) in enumerate(spec.arrays, 1)]
     fields += [(f"model.scalars[{k}]", v) for k, v in enumerate(spec.scalars, 1)]
     fields += [(f"model.nonnegative[{k}]", v) for k, v in enumerate(spec.nonnegative, 1)]
     fields += [
-        (f"model.positive[{k}]", v) for k, v in enumerate(spec.positive, 1) if v not in spec.vectors
+        (f"model.positive[{k}]", v)
+        for k, v in enumerate(spec.positive, 1)
+        if v not in spec.indexed_inputs
     ]
     fields += [(node.field, node.name) for node in spec.nodes]
     for field, name in fields:
@@ -175,10 +297,11 @@ def check_names(spec: ModelSpec) -> None:
             raise SpecError(field, f"{name!r} is already declared ({seen[name]})")
         seen[name] = field
     for node in spec.nodes:
-        if node.index is not None and node.index in seen:
-            raise SpecError(node.field, f"index {node.index!r} is a declared name")
-        if node.index == SIZE_SYMBOL_NAME:
-            raise SpecError(node.field, f"index {SIZE_SYMBOL_NAME!r} is reserved for the size")
+        for index in node.indices:
+            if index in seen:
+                raise SpecError(node.field, f"index {index!r} is a declared name")
+            if index == SIZE_SYMBOL_NAME:
+                raise SpecError(node.field, f"index {SIZE_SYMBOL_NAME!r} is reserved for the size")
     for k, v in enumerate(spec.positive, 1):
         if spec.positive.index(v) != k - 1:
             raise SpecError(f"model.positive[{k}]", f"{v!r} is already declared positive")

@@ -365,7 +365,7 @@ def test_flattened_multi_limit_sums():
 
 def test_context_make():
     ctx = Context.make(SEED, distinct=[(j, i)])
-    assert ctx.in_range == {i, j} and ctx.distinct == {frozenset((i, j))}
+    assert ctx.in_range == {(i, n), (j, n)} and ctx.distinct == {frozenset((i, j))}
     assert ctx.n == n
     with pytest.raises(ValueError):
         Context.make(SEED, distinct=[(i, i)])
@@ -634,3 +634,29 @@ def test_softmax_hessian_bound_all_n():
     rhs = sp_[i] * (1 - sp_[i]) * d + sp_[i] * sp_[j] * (1 - d)
     assert prove_equal(lhs, rhs, SCTX_IJ).proved
     assert not prove_equal(lhs, rhs + sp_[i] * d, SCTX_IJ).proved
+
+
+def test_kronecker_sum_needs_the_index_in_the_sum_s_own_size():
+    # Σ_{k=1}^{T} δ_ik f(k) = f(i) only where 1 <= i <= T: an i over another size E
+    # may exceed T, so the rule must not fire (several sizes, issue 19).
+    from derive.claims import from_dict
+    from derive.model import size_symbol
+
+    doc = from_dict(
+        {
+            "document": {"id": "t", "title": "t"},
+            "model": {"sizes": ["T", "E"], "arrays": ["q[T]", "e[E]"], "nodes": ["L = 1"]},
+            "claims": [{"id": "c", "title": "c", "for": "all", "lhs": "1", "rhs": "1"}],
+        }
+    )
+    model = doc.model_for(n)
+    T, E = size_symbol("T"), size_symbol("E")
+    q = model.families["q"]
+    expr = Sum(KroneckerDelta(i, k) * q[k], (k, 1, T))
+    wrong = Context.make(model, in_range={i: E})
+    assert apply_rule("kronecker_sum", expr, wrong) == expr
+    right = Context.make(model, in_range={i: T})
+    assert apply_rule("kronecker_sum", expr, right) == q[i]
+    assert apply_rule("sum_constant", Sum(q[i], (k, 1, E)), right) == E * q[i]
+    with pytest.raises(ValueError, match="several sizes"):
+        Context.make(model, in_range=(i,))

@@ -60,13 +60,18 @@ def _shipped_models():
 @pytest.mark.parametrize(("document", "n"), list(_shipped_models()))
 def test_every_shipped_node_body_agrees_with_sympy(document, n):
     model = Model(document.model_for(n).spec, n)
-    inputs = [f[c] for f in (model.families[v] for v in model.spec.vectors) for c in (1, n)]
+    inputs = [
+        model.families[v][c]
+        for v in model.spec.indexed_inputs
+        for c in (model.positions(v)[0], model.positions(v)[-1])
+    ]
     inputs += [model.scalars[s] for s in model.spec.all_scalars]
     memo: dict = {}
     for node in model.nodes.values():
         if node.undefined:
             continue
-        body = model._substitute_indexed(node.body_at(1), model.node_bases_by_name)
+        first = model.positions(node.name)[0] if node.indices else None
+        body = model._substitute_indexed(node.body_at(first), model.node_bases_by_name)
         for v in inputs:
             shared = chainrule.diff(body, v, memo.setdefault(v, {}))
             assert _same(shared, sp.diff(body, v)), (node.name, v)

@@ -48,9 +48,11 @@ def test_the_readme_s_command_prints_what_it_shows(tmp_path):
     assert out.stdout.rstrip("\n").split("\n") == shown
 
 
-def test_the_readme_s_claim_file_is_the_example_s_text():
-    (shown,) = _blocks(README, "toml")
-    assert shown in EXAMPLE.read_text("utf-8")
+def test_the_readme_s_claim_files_are_the_shipped_text():
+    first, several = _blocks(README, "toml")
+    assert first in EXAMPLE.read_text("utf-8")
+    rows = ROOT / "derive" / "documents" / "layernorm_rows.toml"
+    assert several in rows.read_text("utf-8")
 
 
 def test_the_readme_s_python_example_shows_what_it_prints():

@@ -10,6 +10,7 @@ import sympy as sp
 from ..claimtex import indexed_latex, name_latex
 from ..language import N_SYMBOL
 from ..mathtext import escape_tex, separate_names
+from ..model import size_symbol
 
 # A printed expression longer than this many characters of LaTeX is not
 # printed (its length is): about 1,500 characters fill four to five lines.
@@ -76,9 +77,12 @@ def _name_tex(symbol) -> str:
     return sp.latex(symbol)
 
 
-def in_size(e, size: str):
+def in_size(e, size):
     """e with the symbolic batch size (N_SYMBOL, named n inside derive) under the
-    document's own name for it (m in the batch-norm paper)."""
+    document's own name for it (m in the batch-norm paper); size a model of several
+    sizes (Document.latex_size): each size's symbol under its name."""
+    if not isinstance(size, str):
+        return sp.sympify(e).xreplace({size_symbol(k): sp.Symbol(k) for k in size.sizes})
     return sp.sympify(e).xreplace({N_SYMBOL: sp.Symbol(size, **N_SYMBOL.assumptions0)})
 
 

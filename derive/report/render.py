@@ -103,7 +103,12 @@ def render_report(result: DocumentResult, *, extras: dict | None = None) -> str:
         with_findings=with_findings,
         references=references,
         proofs_label=TeX("sec:proofs"),
-        n=TeX(name_latex(document.size)),
+        n=TeX(", ".join(name_latex(k) for k in document.size_names)),
+        checked_at=TeX(
+            f"{name_latex(document.size)} = {format_ns(result.ns)}"
+            if len(document.size_names) == 1
+            else escape_tex(format_ns(result.ns))
+        ),
         size=document.size,
     )
     return text.lstrip("\n")

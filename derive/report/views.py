@@ -27,6 +27,7 @@ from ..results import (
     DocumentResult,
     format_ns,
 )
+from ..sizes import at
 from .maths import LONG_LATEX, TeX, display, document_display, in_size, label, math_lines, tex
 
 # --------------------------------------------------------------------------- view model
@@ -87,8 +88,10 @@ class CaseView:
         )
 
 
-def verdict_text(status: str, ns, size: str) -> TeX:
+def verdict_text(status: str, ns, size) -> TeX:
     """'holds for n = 1..8' with the document's name for n."""
+    if not isinstance(size, str):  # several sizes: format_ns names each
+        return TeX(rf"{escape_tex(PHRASES[status])} for ${escape_tex(format_ns(ns))}$")
     return TeX(rf"{escape_tex(PHRASES[status])} for ${name_latex(size)} = {format_ns(ns)}$")
 
 
@@ -167,7 +170,7 @@ def _normal_form(document: Document, result: ClaimResult, position: int) -> tupl
         return TeX(""), "no normal form for a symbolic n"
     if any(f != forms[0] for f in forms[1:]):
         return TeX(""), "the sides reduce to different expressions"
-    shown = _shown_indices(in_size(forms[0], document.size))
+    shown = _shown_indices(in_size(forms[0], document.latex_size))
     # measured as printed: without the thin spaces between names and the
     # \mathit{} around them, which take no room to speak of on the page
     length = len(re.sub(r"\\mathit\{(\w+)\}", r"\1", tex(shown)).replace(r"\, ", ""))
@@ -272,7 +275,7 @@ class ClaimView:
 
 def _claim_view(document: Document, result: ClaimResult, used_by, all_n, links) -> ClaimView:
     claim = result.claim
-    size = document.size
+    size = document.latex_size
     names = prose_names(document)
     cases = []
     for position, case in enumerate(claim.cases):
@@ -297,7 +300,7 @@ def _claim_view(document: Document, result: ClaimResult, used_by, all_n, links) 
         position = next(p for p, steps in enumerate(by_position(claim, bad.steps)) if step in steps)
         where = f"case {position + 1}, " if claim.kind == "cases" else ""
         where += f"step ({step.step})" if claim.cases[0].steps > 1 else "the equation"
-        failure = f"first failure at n = {bad.n}: {where}"
+        failure = f"first failure at {at(bad.n)}: {where}"
     checked = [v.n for v in result.verdicts if v.status != NOT_APPLICABLE]
     status = claim_status(result, all_n)
     return ClaimView(
@@ -336,7 +339,7 @@ def prose_names(document: Document) -> dict[str, str]:
     each with the LaTeX the formulas print it as: in titles and notes, too,
     gamma is γ and dbeta is the formulas' dbeta, one notation throughout."""
     spec = document.model_for(1).spec
-    words = [spec.size, *spec.vectors, *spec.all_scalars]
+    words = [*spec.size_names, *spec.indexed_inputs, *spec.all_scalars]
     words += [node.name for node in spec.nodes]
     return {w: name_latex(w) for w in words}
 
@@ -346,12 +349,12 @@ def _setting(document: Document) -> list[tuple[TeX, TeX]]:
     model = document.model_for(N_SYMBOL)
     rows = []
     for node in model.nodes.values():
-        j = index_symbol(node.spec.index or "j")
-        definition = node.definition_at(j)
+        js = tuple(index_symbol(i) for i in node.spec.indices) or (index_symbol("j"),)
+        definition = node.definition_at(js if len(js) > 1 else js[0])
         # Print a definition's own sum indices under the names the file wrote.
         plain = {s: index_symbol(s.name.split("_{")[0]) for s in definition.atoms(sp.Symbol)}
         plain = {a: b for a, b in plain.items() if a.name.endswith("}")}
-        atom = node.atom[j] if node.index is not None else node.atom
+        atom = node.atom[js] if node.index is not None else node.atom
         kind = "a square root" if node.kind.name == "sqrt" else "a node"
         rows.append(
             (
@@ -359,7 +362,7 @@ def _setting(document: Document) -> list[tuple[TeX, TeX]]:
                 sp.Eq(atom, definition.xreplace(plain), evaluate=False),
             )
         )
-    return [(text, TeX(tex(in_size(expr, document.size)))) for text, expr in rows]
+    return [(text, TeX(tex(in_size(expr, document.latex_size)))) for text, expr in rows]
 
 
 def _source_name(document: Document) -> str:
