@@ -682,9 +682,21 @@ class _Roots:
         return s
 
     def name(self, expr: Expr) -> Expr:
+        """expr with each square root written as a generator s (s² = its radicand).
+
+        Never a root whose radicand holds an index some sum binds: one generator
+        stands for one value, and sqrt(u_k) under Σ_k is a different value at every
+        k (named, Σ_k sqrt(u_k) would become n·s, and Σ_k sqrt(u_k) Σ_q 1/sqrt(u_q)
+        would "reduce" to n²).  Such a root stays as it is."""
         expr = expr.xreplace(self.aliases)
+        bound = {v for t in expr.atoms(Sum) for v in t.variables}
         return expr.replace(
-            lambda e: isinstance(e, Pow) and e.exp.is_Rational and e.exp.q == 2,
+            lambda e: (
+                isinstance(e, Pow)
+                and e.exp.is_Rational
+                and e.exp.q == 2
+                and not (e.base.free_symbols & bound)
+            ),
             lambda e: self.generator(e.base) ** int(2 * e.exp),
         )
 

@@ -62,6 +62,12 @@ from .sizes import SizeError, at
 DEFAULT_NS = tuple(range(2, 9))
 
 
+CONTRADICTED = (
+    "internal error: a proof for all n contradicts a certified counterexample; the proof is "
+    "not trusted"
+)
+
+
 class VerifierError(RuntimeError):
     """A side cannot be read at some n (an input error found late)."""
 
@@ -384,6 +390,15 @@ def verify_claims(
                 exc.n = n  # which n, so that parallel checks report the one a single would
                 raise
         proofs = prove_claim_all_n(claim, document) if all_n else ()
+        # A counterexample is certified: a proof of the same step that contradicts it
+        # is wrong, and is not trusted.
+        failing = {(s.case, s.step) for v in verdicts for s in v.steps if s.status == FAILS}
+        proofs = tuple(
+            dataclasses.replace(p, proof=None, reason=CONTRADICTED)
+            if p.proved and (p.case, p.step) in failing
+            else p
+            for p in proofs
+        )
         result = ClaimResult(claim, tuple(verdicts), proofs)
         if normal_forms:
             forms = tuple(

@@ -34,6 +34,7 @@ from derive.alln import (
     prove_equal,
     prove_zero,
 )
+from derive.checking import verify_document
 from derive.language import N_SYMBOL as n
 from derive.language import index_symbol, parse
 from derive.model import Model
@@ -660,3 +661,34 @@ def test_kronecker_sum_needs_the_index_in_the_sum_s_own_size():
     assert apply_rule("sum_constant", Sum(q[i], (k, 1, E)), right) == E * q[i]
     with pytest.raises(ValueError, match="several sizes"):
         Context.make(model, in_range=(i,))
+
+
+def test_a_root_under_a_sum_is_not_one_value():
+    # Σ_k sqrt(u_k) Σ_q 1/sqrt(u_q) = n² only where every u_k is equal: a root whose
+    # radicand holds a bound index must not be named as one generator (found in review).
+    from derive.claims import from_dict
+
+    doc = from_dict(
+        {
+            "document": {"id": "t", "title": "t"},
+            "model": {"vectors": ["y"], "nodes": ["r[i] = sqrt(y[i]**2 + 1)", "L = 1"]},
+            "claims": [
+                {
+                    "id": "c",
+                    "title": "c",
+                    "for": "all",
+                    "lhs": "sum(r[k], k)*sum(1/r[q], q)",
+                    "rhs": "n**2",
+                },
+                {
+                    "id": "bare",
+                    "title": "bare",
+                    "for": "all",
+                    "lhs": "sum(sqrt(y[k]**2 + 1), k)*sum(1/sqrt(y[q]**2 + 1), q)",
+                    "rhs": "n**2",
+                },
+            ],
+        }
+    )
+    for c in verify_document(doc, (1, 2), all_n=True).claims:
+        assert c.status == "fails" and not c.proved_all_n, c.claim.id

@@ -591,3 +591,32 @@ def test_a_side_undefined_at_a_point_is_no_counterexample_there():
     result = verify_document(_doc(claims, table={"scalars": ["x"]}), (1,))
     for c in result.claims:
         assert c.status in (HOLDS, UNDECIDED), c.summary()
+
+
+def test_a_proof_that_contradicts_a_counterexample_is_not_trusted(monkeypatch):
+    # The grid's counterexample is certified; if the prover ever "proves" the same
+    # claim, the proof is wrong, and the claim must not read "proved for all n".
+    import derive.checking as checking
+    from derive.alln import Proof
+    from derive.results import AllNStep
+    from tests.conftest import finding_toml
+
+    doc = checking_doc = __import__("derive.claims", fromlist=["from_bytes"]).from_bytes(
+        finding_toml().encode()
+    )
+    del checking_doc
+
+    def always(claim, document):
+        return tuple(
+            AllNStep(case.label, k + 1, Proof(True, (), 0))
+            for case in claim.cases
+            for k in range(case.steps)
+        )
+
+    monkeypatch.setattr(checking, "prove_claim_all_n", always)
+    result = checking.verify_document(doc, (1, 2, 3), all_n=True)
+    slip = next(c for c in result.claims if c.status == "fails")
+    assert not slip.proved_all_n
+    assert all(p.reason == checking.CONTRADICTED for p in slip.proofs)
+    held = next(c for c in result.claims if c.status == "holds")
+    assert held.proved_all_n  # a claim with no counterexample keeps its proof
