@@ -783,10 +783,10 @@ def normal_forms(document, case) -> list[Expr]:
 
 def free_ranges(model, case) -> dict:
     """Each free index of a case (as a symbol), with the size it ranges over."""
-    from .language import CASES, index_symbol, read
+    from .language import CASES, index_symbol
 
     free, _ = CASES[case.label]
-    found = model.index_sizes([read(t) for t in case.sides]) if model.spec.several else {}
+    found = model.index_sizes(case.sides) if model.spec.several else {}
     return {
         index_symbol(name): model.size_of(found[name]) if found else model.size for name in free
     }

@@ -38,7 +38,6 @@ from .language import (
     index_symbol,
     parse,
     parse_side,
-    read,
     representatives,
 )
 from .language import positions_by_index_only as _by_index
@@ -297,7 +296,7 @@ def free_sizes(claim: Claim, case_no: int, model: Model) -> dict:
     field = fields[0]
     for k, field in enumerate(fields):  # the first side whose uses disagree with those before
         try:
-            found = model.index_sizes([read(t) for t in case.sides[: k + 1]])
+            found = model.index_sizes(case.sides[: k + 1])
         except (SizeError, LanguageError) as exc:
             raise VerifierError(f"claim {claim.id!r}, field {field!r}: {exc}") from None
     field = fields[0]

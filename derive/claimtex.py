@@ -27,9 +27,9 @@ import re
 import sympy as sp
 from sympy.printing.latex import LatexPrinter
 
-from .language import read
+from .language import index_sizes, read
 from .mathtext import GREEK, UPRIGHT, separate_names
-from .sizes import infer, slots
+from .sizes import slots
 
 _GREEK_NAMES = {
     "alpha",
@@ -137,7 +137,7 @@ def to_display(text: str, size="n") -> sp.Basic:
     upper limit is then the size inferred for its index (sizes.infer)."""
     tree = read(text)
     if not isinstance(size, str):
-        found = infer([tree], size.axes, frozenset(size.declared), None)
+        found = index_sizes(size, (text,))
         size = {k: found.get(k, "?") for k in found} | {"": size.size}
     return _convert(tree, size)
 

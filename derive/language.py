@@ -252,7 +252,7 @@ def parse_side(text: str, model, assignment: dict, **scope):
     s = Scope(model, assignment, **scope)
     if model.spec.several:  # one size: every index ranges over it (Scope.size_of)
         try:
-            s.sizes = _index_sizes(model.spec, text)
+            s.sizes = index_sizes(model.spec, (text,))
         except SizeError as exc:
             raise LanguageError(f"{exc} in {text!r}") from None
     expr = _Reader(s, text).expr(tree)
@@ -272,9 +272,12 @@ _NOT_REAL = frozenset({sp.zoo, sp.nan, sp.oo, -sp.oo, sp.I})
 
 
 @functools.lru_cache(maxsize=8192)
-def _index_sizes(spec, text: str) -> dict:
-    """sizes.infer for one side (cached: sides repeat across the grid's points)."""
-    return infer([read(text)], spec.axes, frozenset(spec.declared), None)
+def index_sizes(spec, texts: tuple[str, ...]) -> dict:
+    """index name -> the size it ranges over, for the indices these sides use together
+    (sizes.infer; with one size, every index ranges over it).  Cached: sides repeat
+    across the grid's points."""
+    single = None if spec.several else spec.size
+    return infer([read(t) for t in texts], spec.axes, frozenset(spec.declared), single)
 
 
 def _unique_nodes(expr):

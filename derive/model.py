@@ -33,8 +33,8 @@ from sympy import Indexed, IndexedBase, KroneckerDelta, Sum, Symbol
 
 from . import chainrule
 from . import nodes as kinds
-from .language import N_SYMBOL, LanguageError, PositionError, parse_side, read
-from .sizes import Point, at, infer
+from .language import N_SYMBOL, LanguageError, PositionError, index_sizes, parse_side, read
+from .sizes import Point, at
 from .spec import ModelSpec, NodeSpec, SpecError
 
 _CALL_KINDS = {"sqrt": kinds.ROOT, "exp": kinds.EXP, "log": kinds.LOG}
@@ -223,11 +223,9 @@ class Model:
             return list(ranges[0])
         return list(itertools.product(*ranges))
 
-    def index_sizes(self, trees) -> dict:
-        """index name -> the size it ranges over, for the indices of these syntax trees
-        (sizes.infer; with one size, every index ranges over it)."""
-        single = None if self.spec.several else self.spec.size
-        return infer(trees, self.axes, frozenset(self.spec.declared), single)
+    def index_sizes(self, texts) -> dict:
+        """index name -> the size it ranges over, for the indices of these sides."""
+        return index_sizes(self.spec, tuple(texts))
 
     @functools.cached_property
     def constrained(self) -> frozenset[str]:

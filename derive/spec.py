@@ -191,9 +191,7 @@ def from_table(table) -> ModelSpec:
         m = _ARRAY.match(text)
         if not m:
             raise SpecError(field, f"expected 'name[size, ...]', got {text!r}")
-        axes = tuple(a.strip() for a in m.group(2).split(","))
-        if len(axes) > MAX_AXES:
-            raise SpecError(field, f"at most {MAX_AXES} axes")
+        axes = _bracketed(m.group(2), field, "axes")
         for a in axes:
             if a not in (sizes or (size,)):
                 raise SpecError(field, f"{a!r} is not a declared size")
@@ -205,11 +203,9 @@ def from_table(table) -> ModelSpec:
         if not m:
             raise SpecError(field, f"expected 'name = expr' or 'name[i, ...] = expr', got {text!r}")
         name, body = m.group(1), m.group(3).strip()
-        indices = tuple(a.strip() for a in m.group(2).split(",")) if m.group(2) else ()
         if not body:
             raise SpecError(field, "empty definition")
-        if len(indices) > MAX_AXES:
-            raise SpecError(field, f"at most {MAX_AXES} indices")
+        indices = _bracketed(m.group(2), field, "indices")
         if len(set(indices)) != len(indices):
             raise SpecError(field, "an index occurs twice on the left side")
         if len(indices) > 1 and not sizes:
@@ -243,6 +239,14 @@ def from_table(table) -> ModelSpec:
 # The symbolic size's own name (language.N_SYMBOL), whatever the document calls
 # the size: an index of that name would be the size's symbol in the all-n proofs.
 SIZE_SYMBOL_NAME = "n"
+
+
+def _bracketed(text: str | None, field: str, what: str) -> tuple[str, ...]:
+    """The names between the brackets of Q[T, E] or S[i, j] (none for a scalar)."""
+    names = tuple(a.strip() for a in text.split(",")) if text else ()
+    if len(names) > MAX_AXES:
+        raise SpecError(field, f"at most {MAX_AXES} {what}")
+    return names
 
 
 def _node_axes(spec: ModelSpec) -> tuple:
