@@ -98,3 +98,25 @@ def test_lifting_from_a_ring_of_another_domain_or_order_is_sympys_set_ring():
         p = 2 * gens[0] ** 2 * gens[-1] + 3
         assert field._lift(p) == p.set_ring(field.ring)
         assert field._lift(p).ring is field.ring
+
+
+def test_a_denominator_that_divides_the_other_gives_the_same_verdicts():
+    # _common keeps the larger denominator where one divides the other (softmax sides):
+    # the same verdict as cross-multiplying, for true and false pairs alike.
+    from derive.exact import _common
+
+    model, field = _field({"vectors": ["y"], "nodes": ["L = 1"]}, n=3)
+    z = "(y[1]**2 + y[2]**2 + 1)"
+    pairs = [
+        (f"y[1]/{z}**3 + y[2]/{z}", f"(y[1] + y[2]*{z}**2)/{z}**3", True),
+        (f"y[1]/{z}**3", f"y[1]*{z}/{z}**4", True),
+        (f"y[1]/{z}**3", f"y[1]/{z}**2", False),
+        (f"(y[1] + 1)/{z}**2", f"y[1]/{z}**2 + 1/{z}**3", False),
+    ]
+    for a, b, holds in pairs:
+        fa, fb = (field.form(parse(t, model, {})) for t in (a, b))
+        assert field.equal(fa, fb) is holds, (a, b)
+        (na, da), (nb, db) = fa, fb
+        assert (field.reduce(na * db - nb * da) == 0) is holds
+        ka, kb, d = _common(da, db)
+        assert da * ka == d and db * kb == d
