@@ -20,7 +20,12 @@ with ``KroneckerDelta`` inside, scalar nodes (μ, σ, ...) as symbols.  The proo
    the rules run again on that numerator (a few rounds), since distributing
    can bring a pattern together.  Each exp(...) and log(...) left is an
    indeterminate; SymPy's own log expansion is off (the rules split logs), and
-   its automatic exp(log u) -> u holds wherever log u has a value.
+   its automatic exp(log u) -> u holds wherever log u has a value;
+4. if a numerator is left, writes every finite sum over the model's sizes in one
+   canonical order (``sum_interchange``: nested sums that are factors merged,
+   binders ordered and named so that the summand sorts first), since sums that
+   differ only in their order of summation (Σ_a Σ_k f = Σ_k Σ_a f, the attention
+   backward's dQ) are equal, and the rules cannot see it.
 
 The claim is proved when that numerator is 0: every step is an identity (on
 the points where the claim has a value and the constraints hold), so a proof
@@ -40,6 +45,7 @@ import dataclasses
 import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from itertools import permutations
 
 from sympy import (
     Add,
@@ -718,6 +724,108 @@ class _Roots:
         raise RuntimeError("root reduction did not reach a fixpoint")
 
 
+# --- finite sums in one canonical order (Fubini) -------------------------------------
+
+# At most this many binders in one flattened sum: the canonical order tries every
+# permutation of them (5! = 120); a larger sum is left as it is, which is sound.
+_MAX_BINDERS = 5
+
+
+def _over_sizes(node: Basic, ctx: Context) -> bool:
+    """Every binder of the Sum runs over exactly 1..size, for a size of the model."""
+    return isinstance(node, Sum) and all(lo == 1 and hi in ctx.sizes for _, lo, hi in node.limits)
+
+
+def _height(expr: Basic) -> int:
+    """1 + the deepest nesting of Sums in expr (0 for none)."""
+    if isinstance(expr, Sum):
+        return 1 + _height(expr.function)
+    return max((_height(a) for a in expr.args), default=0)
+
+
+def _binder(height: int, t: int) -> Symbol:
+    # A sum's binders are named by its height, so no sum binds a name an enclosing one
+    # binds (capture-free), and two equal sums get equal names wherever they stand.
+    return Symbol(f"k_{{{height},{t}}}", integer=True)
+
+
+def _canonical_sum(node: Sum, ctx: Context) -> Expr:
+    """One finite sum (its summand already canonical) in canonical form: sums that are
+    factors of the summand merged into it (Σ_a f Σ_b g = Σ_a Σ_b f g, b renamed apart),
+    a summand that is a sum of terms split, factors free of every binder pulled out, and
+    the binders in the order (and with the names) whose summand sorts first.  Each is
+    an identity of finite sums whose limits are 1..size, constants."""
+    limits, body = list(node.limits), node.function
+    while True:
+        factors, merged = [], False
+        for f in Mul.make_args(body):
+            if _over_sizes(f, ctx) and len(limits) + len(f.limits) <= _MAX_BINDERS:
+                fresh = {v: Dummy(integer=True) for v in f.variables}
+                factors.append(f.function.xreplace(fresh))
+                limits += [(fresh[v], lo, hi) for v, lo, hi in f.limits]
+                merged = True
+            else:
+                factors.append(f)
+        body = Mul(*factors)
+        if not merged:
+            break
+    body = _distribute(body)
+    if isinstance(body, Add):
+        return Add(*(_canonical_sum(Sum(t, *limits), ctx) for t in body.args))
+    size = {k: hi for k, _, hi in limits}
+    factors = Mul.make_args(body)
+    outside = [f for f in factors if not f.free_symbols & set(size)]
+    scale = Mul(*(size[k] for k in size if k not in body.free_symbols))
+    groups = _components([f for f in factors if f.free_symbols & set(size)], set(size))
+    if len(groups) != 1:
+        # Σ_a Σ_b f(a) g(b) = (Σ_a f(a)) (Σ_b g(b)): one sum per group of factors that
+        # share no binder with another, so nested and multiplied forms meet.
+        parts = [
+            _canonical_sum(Sum(Mul(*fs), *[(k, 1, size[k]) for k in sorted(ks, key=str)]), ctx)
+            for fs, ks in groups
+        ]
+        return Mul(*outside) * scale * Mul(*parts)
+    [(fs, used)] = groups
+    body = Mul(*fs)
+    height = _height(body) + 1
+    best = None
+    for order in permutations(sorted(used, key=str)):
+        names = {k: _binder(height, t) for t, k in enumerate(order)}
+        candidate = body.xreplace(names)
+        key = (default_sort_key(candidate), tuple(default_sort_key(size[k]) for k in order))
+        if best is None or key < best[0]:
+            best = key, candidate, [(names[k], 1, size[k]) for k in order]
+    _, summand, new_limits = best
+    return Mul(*outside) * scale * Sum(summand, *new_limits)
+
+
+def _components(factors: list, binders: set) -> list[tuple[list, set]]:
+    """The factors grouped so that no two groups share a binder (each with its binders)."""
+    groups: list[tuple[list, set]] = []
+    for f in factors:
+        mine = f.free_symbols & binders
+        joined = [g for g in groups if g[1] & mine]
+        groups = [g for g in groups if not g[1] & mine]
+        fs = [x for g in joined for x in g[0]] + [f]
+        groups.append((fs, mine.union(*(g[1] for g in joined))))
+    return groups
+
+
+def _interchange(expr: Basic, ctx: Context) -> Basic:
+    """Every finite sum over the model's sizes in canonical form, innermost first, so
+    that two sums equal up to the order of summation (Σ_a Σ_k f = Σ_k Σ_a f) and the
+    names of their indices are one expression."""
+    if not expr.args:
+        return expr
+    if isinstance(expr, Sum):
+        inner = Sum(_interchange(expr.function, ctx), *expr.limits)
+        if _over_sizes(inner, ctx) and len(inner.limits) <= _MAX_BINDERS:
+            return _canonical_sum(inner, ctx)
+        return inner
+    args = tuple(_interchange(a, ctx) for a in expr.args)
+    return expr.func(*args) if args != expr.args else expr
+
+
 def prove_zero(expr: Expr, ctx: Context) -> Proof:
     """Definitions, then the generic rules to a fixpoint, then the roots' relations."""
     expr = Integer(0) + expr  # sympify plain numbers
@@ -744,6 +852,13 @@ def prove_zero(expr: Expr, ctx: Context) -> Proof:
             break
         normal = roots.reduce(_ring_expand(numer(together(again))))
         steps.append(Step("rational_normal_form", normal))
+    if normal != 0:
+        # Last: sums that differ only in their order of summation become one.  Kept
+        # only where it closes the proof: a residual reads better with its own names.
+        swapped = roots.reduce(_ring_expand(numer(together(_interchange(normal, ctx)))))
+        if swapped == 0:
+            normal = swapped
+            steps.append(Step("sum_interchange", normal))
     return Proof(normal == 0, tuple(steps), normal)
 
 

@@ -27,6 +27,7 @@ from derive.alln import (
     RULES,
     Context,
     Proof,
+    _interchange,
     _positive,
     _ring_expand,
     apply_rule,
@@ -174,6 +175,7 @@ def test_claim_proved(name):
         "definitions",
         "square_roots",
         "rational_normal_form",
+        "sum_interchange",
     }
     assert {s.rule for s in proof.steps} <= known
 
@@ -692,3 +694,59 @@ def test_a_root_under_a_sum_is_not_one_value():
     )
     for c in verify_document(doc, (1, 2), all_n=True).claims:
         assert c.status == "fails" and not c.proved_all_n, c.claim.id
+
+
+# Σ over two indices in either order, and with the factors of the outer sum outside
+# or inside the inner one: one sum (Fubini, finite sums with constant limits).
+INTERCHANGED = [
+    (S(x[k] * S(g[m] * x[m] * p[k], m)), S(S(x[m] * g[k] * x[k] * p[m], m))),
+    (S(x[k] * g[k] * S(p[m], m)), S(p[k] * S(x[m] * g[m], m))),
+    (S(S(x[k] * g[m], m) + x[k] * p[k]), S(g[k], k) * S(x[m], m) + S(x[m] * p[m], m)),
+    (S(S(S(x[k] * g[m] * p[ell], ell), m)), S(S(S(x[m] * g[ell] * p[k], k), m), ell)),
+]
+
+
+@pytest.mark.parametrize("a, b", INTERCHANGED)
+def test_sum_interchange_makes_reordered_sums_one(a, b):
+    assert _interchange(a, CTX) == _interchange(b, CTX)
+    assert prove_zero(a - b, CTX).proved
+    # The shortcut agrees with the full check: each canonical form has the value of
+    # the sum it came from, at concrete n with random data.
+    for e in (a, b):
+        assert counterexample(_interchange(e, CTX) - e, CTX) is None
+
+
+# Reordered wrongly: a factor moved to the other index, or the sums' sizes swapped.
+NOT_INTERCHANGED = [
+    (S(x[k] * S(g[m] * p[m], m)), S(x[k] * S(g[k] * p[m], m))),
+    (S(x[k] * S(g[m] * p[k], m)), S(x[k] * S(g[k] * p[m], m)) + x[i]),
+]
+
+
+@pytest.mark.parametrize("a, b", NOT_INTERCHANGED)
+def test_sum_interchange_does_not_prove_a_wrong_order(a, b):
+    assert not prove_zero(a - b, CTX).proved
+    assert counterexample(a - b, CTX) is not None
+
+
+def test_sum_interchange_keeps_each_sum_s_size():
+    from derive.claims import from_dict
+    from derive.model import size_symbol
+
+    doc = from_dict(
+        {
+            "document": {"id": "t", "title": "t"},
+            "model": {"sizes": ["T", "E"], "arrays": ["X[T, E]"], "nodes": ["L = 1"]},
+            "claims": [{"id": "c", "title": "c", "for": "all", "lhs": "1", "rhs": "1"}],
+        }
+    )
+    model = doc.model_for(n)
+    T, E = size_symbol("T"), size_symbol("E")
+    X = model.families["X"]
+    ctx = Context.make(model)
+    a = Sum(Sum(X[k, m], (m, 1, E)), (k, 1, T))
+    assert prove_zero(a - Sum(Sum(X[k, m], (k, 1, T)), (m, 1, E)), ctx).proved
+    # The same summand with the limits' sizes exchanged is another sum (T != E).
+    wrong = Sum(Sum(X[k, m], (m, 1, T)), (k, 1, E))
+    assert _interchange(a, ctx) != _interchange(wrong, ctx)
+    assert not prove_zero(a - wrong, ctx).proved
