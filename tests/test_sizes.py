@@ -21,7 +21,7 @@ from derive.results import format_ns
 from derive.sizes import MAX_POINTS, Point, SizeError, at, grid, parse_sizes
 from tests.conftest import DOCUMENTS, ROOT, assert_mutant_rejected, one_claim_mutant
 
-SEVERAL = ("linear", "batchnorm_features", "layernorm_rows")
+SEVERAL = ("linear", "batchnorm_features", "layernorm_rows", "attention")
 # Small grids: every combination of these values for each size.
 NS = (1, 2, 3)
 MUTANT_NS = (1, 2)
@@ -216,6 +216,11 @@ MUTANTS = [
     ("layernorm_rows", "dx", "rhs", "sum(gamma[e]*dY[i, e], e)/E", "sum(gamma[j]*dY[r, j], r)/N"),
     ("layernorm_rows", "dx", "rhs", "/sigma[i]", "/sigma[i]**2"),
     ("layernorm_rows", "dgamma", "rhs", "sum(xhat[r, i]*dY[r, i], r)", "sum(dY[r, i], r)"),
+    # D_i = Σ_j dP_ij (P dropped), dS = P ∘ dP (D dropped), and a missing transpose
+    ("attention", "D-identity", "rhs", "P[i, j]*sum(", "sum("),
+    ("attention", "dS", "rhs", " - sum(dO[i, a]*O[i, a], a)", ""),
+    ("attention", "dV", "rhs", "P[k, i]", "P[i, k]"),
+    ("attention", "dK", "rhs", "P[k, i]*", "P[i, k]*"),
 ]
 
 
