@@ -21,7 +21,7 @@ from derive.results import format_ns
 from derive.sizes import MAX_POINTS, Point, SizeError, at, grid, parse_sizes
 from tests.conftest import DOCUMENTS, ROOT, assert_mutant_rejected, one_claim_mutant
 
-SEVERAL = ("linear", "batchnorm_features", "layernorm_rows", "attention")
+SEVERAL = ("linear", "batchnorm_features", "layernorm_rows", "attention", "attention_masked")
 # Small grids: every combination of these values for each size.
 NS = (1, 2, 3)
 MUTANT_NS = (1, 2)
@@ -221,6 +221,11 @@ MUTANTS = [
     ("attention", "dS", "rhs", " - sum(dO[i, a]*O[i, a], a)", ""),
     ("attention", "dV", "rhs", "P[k, i]", "P[i, k]"),
     ("attention", "dK", "rhs", "P[k, i]*", "P[i, k]*"),
+    # the mask dropped from the log-sum-exp, the shift lost, P dropped from D, c lost
+    ("attention_masked", "P-lse", "rhs", "log(sum(M[i, k]*exp(", "log(sum(exp("),
+    ("attention_masked", "lse-shifted", "rhs", "m[i] + log(", "log("),
+    ("attention_masked", "D-rowsum", "lhs", "sum(P[i, j]*sum(", "sum(sum("),
+    ("attention_masked", "dQ", "rhs", "c*sum(", "sum("),
 ]
 
 
