@@ -278,14 +278,21 @@ def from_dict(data: dict, path="<memory>", *, check_sides: bool = True) -> Docum
         raise ClaimFileError(path, None, "document.references", "expected a list of strings")
 
     emit = None
+    raw_emit = data.get("emit")
+    layout = raw_emit.get("layout") if isinstance(raw_emit, dict) else None
     if spec.several:  # both read a model of one size (codegen.lowering, derivation)
         for key, present in (
-            ("emit", "emit" in data),
+            ("emit", raw_emit is not None and layout != "matrices"),
             ("document.closed_form", doc.get("closed_form")),
         ):
             if present:
                 message = "not supported for a model of several sizes (yet)"
+                if key == "emit":
+                    message += "; the layout 'matrices' is"
                 raise ClaimFileError(path, None, key, message)
+    elif layout == "matrices":
+        message = "the layout 'matrices' is for a model of several sizes"
+        raise ClaimFileError(path, None, "emit.layout", message)
     if "emit" in data:
         model3 = model_for(spec, 3)
         try:

@@ -41,6 +41,8 @@ LAYOUTS = {
     "rows": "rows.py.j2",
     # elementwise functions, any shape (the activations)
     "elementwise": "elementwise.py.j2",
+    # arrays over several sizes, sums over two of them as matrix products (attention)
+    "matrices": "attention.py.j2",
 }
 # The layouts of the normalization family: a root statistic held by its inverse.
 NORM_LAYOUTS = ("channels", "trailing", "groups")
@@ -48,8 +50,9 @@ NORM_LAYOUTS = ("channels", "trailing", "groups")
 # "terms": sum over per-element products, each with a per-statistic coefficient;
 # "factored": the same with the first coefficient factored out, a*(u + k*v + ...).
 # "element": one value per element, over the row's reductions where a row has them
-# (the layouts "rows" and "elementwise").
-FORMS = ("value", "terms", "factored", "element")
+# (the layouts "rows" and "elementwise"); "array": one array over the claim's free
+# indices (the layout "matrices").
+FORMS = ("value", "terms", "factored", "element", "array")
 EMIT_KEYS = {"module", "layout", "mean", "root", "inverse", "formulas", "names", "constants"}
 EMIT_KEYS_NORM = {"module", "layout", "mean", "root", "inverse", "formulas"}
 EMIT_KEYS_ROWS = {"module", "layout", "formulas", "names", "constants"}
@@ -225,7 +228,13 @@ def _formulas(raw, claim_ids, layout) -> tuple[FormulaSpec, ...]:
             )
         function = _identifier(f, "function", f"{field}.function")
         form = f.get("form")
-        forms = FORMS[:3] if layout in NORM_LAYOUTS else ("value", "element")
+        forms = (
+            FORMS[:3]
+            if layout in NORM_LAYOUTS
+            else ("array",)
+            if layout == "matrices"
+            else ("value", "element")
+        )
         if not isinstance(form, str) or form not in forms:
             raise EmitError(f"{field}.form", f"expected one of {list(forms)}, got {form!r}")
         coefficients = f.get("coefficients", [])
@@ -234,7 +243,7 @@ def _formulas(raw, claim_ids, layout) -> tuple[FormulaSpec, ...]:
             for c in coefficients
         ):
             raise EmitError(f"{field}.coefficients", "expected a list of Python names")
-        if form in ("value", "element") and coefficients:
+        if form in ("value", "element", "array") and coefficients:
             raise EmitError(f"{field}.coefficients", "a value has no coefficients")
         if form == "factored" and not coefficients:
             raise EmitError(f"{field}.coefficients", "form 'factored' needs coefficient names")

@@ -32,7 +32,7 @@ from derive.spec import preset
 INVSTD = sp.Symbol("invstd", positive=True)
 GENERATED_DIR = Path(codegen.__file__).parent.parent / "generated"
 GENERATED = GENERATED_DIR / "batchnorm.py"
-MODULES = ("activations", "batchnorm", "groupnorm", "layernorm", "rmsnorm", "softmax")
+MODULES = ("activations", "attention", "batchnorm", "groupnorm", "layernorm", "rmsnorm", "softmax")
 NORM_MODULES = ("batchnorm", "groupnorm", "layernorm", "rmsnorm")
 
 

@@ -222,7 +222,7 @@ MUTANTS = [
     ("attention", "dV", "rhs", "P[k, i]", "P[i, k]"),
     ("attention", "dK", "rhs", "P[k, i]*", "P[i, k]*"),
     # the mask dropped from the log-sum-exp, the shift lost, P dropped from D, c lost
-    ("attention_masked", "P-lse", "rhs", "log(sum(M[i, k]*exp(", "log(sum(exp("),
+    ("attention_masked", "P-lse", "rhs", "M[i, j]*exp(", "exp("),
     ("attention_masked", "lse-shifted", "rhs", "m[i] + log(", "log("),
     ("attention_masked", "D-rowsum", "lhs", "sum(P[i, j]*sum(", "sum(sum("),
     ("attention_masked", "dQ", "rhs", "c*sum(", "sum("),

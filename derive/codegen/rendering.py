@@ -64,10 +64,8 @@ def _environment() -> jinja2.Environment:
     return env
 
 
-def _helper_context(f: Formula) -> dict:
-    # the helpers' bodies are indented by 4; a long value or coefficient becomes lines
-    value = statements("value", f.value, 4) if f.value is not None else ([], "")
-    coefficients = {k: statements(k, e, 4) for k, e in f.coefficients}
+def claim_context(f) -> dict:
+    """What every helper's docstring says of its formula f: its claim, title and side."""
     return {
         "name": f.spec.name,
         "doc": f.spec.doc,
@@ -78,6 +76,25 @@ def _helper_context(f: Formula) -> dict:
         "title": f.claim.title,
         "side": f.side,
         "latex": statement_latex(f.claim, f.document.size),
+    }
+
+
+def functions_of(helpers: dict[str, dict]) -> dict[str, list[str]]:
+    """Per public function, the claims its helpers are printed from, in order."""
+    functions: dict[str, list[str]] = {}
+    for h in helpers.values():
+        claims = functions.setdefault(h["function"], [])
+        if h["claim"] not in claims:
+            claims.append(h["claim"])
+    return functions
+
+
+def _helper_context(f: Formula) -> dict:
+    # the helpers' bodies are indented by 4; a long value or coefficient becomes lines
+    value = statements("value", f.value, 4) if f.value is not None else ([], "")
+    coefficients = {k: statements(k, e, 4) for k, e in f.coefficients}
+    return {
+        **claim_context(f),
         "inverse": f.document.emit.inverse,
         "centred": bool(f.document.emit.mean),
         "args": f.coefficient_args,
@@ -142,16 +159,19 @@ def render_modules(documents: list[Document] | None = None, results=None) -> dic
         if doc.emit is None:
             raise CodegenError(f"{doc.path}: no [emit] table")
         by_module.setdefault(doc.emit.module, []).append(doc)
-    from . import rows as codegen_rows  # it builds on the printer and the verification
+    # they build on the printer and the verification
+    from . import matrices as codegen_matrices
+    from . import rows as codegen_rows
 
-    return {
-        name: (
-            render_module(docs, results)
-            if docs[0].emit.layout in REQUIRED
-            else codegen_rows.render_module(docs, results)
-        )
-        for name, docs in sorted(by_module.items())
-    }
+    def render(docs):
+        layout = docs[0].emit.layout
+        if layout in REQUIRED:
+            return render_module(docs, results)
+        if layout in codegen_matrices.REQUIRED:
+            return codegen_matrices.render_module(docs, results)
+        return codegen_rows.render_module(docs, results)
+
+    return {name: render(docs) for name, docs in sorted(by_module.items())}
 
 
 def render_module(documents: list[Document], results=None) -> str:
@@ -188,11 +208,7 @@ def render_module(documents: list[Document], results=None) -> str:
             raise CodegenError(
                 f"module {module}: formula(s) {', '.join(present)} need {', '.join(absent)}"
             )
-    functions: dict[str, list[str]] = {}
-    for h in helpers.values():
-        functions.setdefault(h["function"], [])
-        if h["claim"] not in functions[h["function"]]:
-            functions[h["function"]].append(h["claim"])
+    functions = functions_of(helpers)
     primary = documents[0].emit
     return (
         _environment()

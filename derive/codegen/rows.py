@@ -26,13 +26,12 @@ from dataclasses import dataclass
 import sympy as sp
 
 from ..claims import Document
-from ..claimtex import statement_latex
 from ..emits import FormulaSpec
 from ..language import CASES, N_SYMBOL, index_symbol, parse
 from ..model import Model
 from .common import VERIFY_NS, CodegenError
 from .printing import _Printer, python_code
-from .rendering import _environment, _relpath
+from .rendering import _environment, _relpath, claim_context, functions_of
 from .verification import verify_emitted
 
 _a = sp.Wild("a")
@@ -356,15 +355,7 @@ def term_helper(name: str, term: sp.Expr, document: Document) -> dict:
 
 def helper_context(f: RowFormula) -> dict:
     return {
-        "name": f.spec.name,
-        "doc": f.spec.doc,
-        "form": f.spec.form,
-        "function": f.spec.function,
-        "document": _relpath(f.document.path),
-        "claim": f.claim.id,
-        "title": f.claim.title,
-        "side": f.side,
-        "latex": statement_latex(f.claim, f.document.size),
+        **claim_context(f),
         "args": f.args,
         "steps": f.steps,
         "value": code(f.value),
@@ -488,11 +479,7 @@ def render_module(documents: list[Document], results=None) -> str:
             constants[constant_name(name)] = value
         sources.append({"path": _relpath(doc.path), "emitted": emitted, "verified": list(verified)})
     _check_contract(module, layout, helpers, terms)
-    functions: dict[str, list[str]] = {}
-    for h in helpers.values():
-        functions.setdefault(h["function"], [])
-        if h["claim"] not in functions[h["function"]]:
-            functions[h["function"]].append(h["claim"])
+    functions = functions_of(helpers)
     return (
         _environment()
         .get_template(documents[0].emit.template)
