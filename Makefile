@@ -47,6 +47,7 @@ bench: $(VENV)/.test-installed ## time verification and the generated code again
 	$(PY) benchmarks/bench.py $(BENCH_ARGS)
 	$(PY) benchmarks/core_speed.py
 	$(PY) benchmarks/softmax_bench.py $(filter --quick,$(BENCH_ARGS))
+	$(PY) benchmarks/attention_bench.py $(filter --quick,$(BENCH_ARGS))
 	$(PY) benchmarks/build_bench.py $(filter --quick,$(BENCH_ARGS))
 	$(PY) benchmarks/docs_page.py
 

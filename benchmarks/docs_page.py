@@ -2,22 +2,26 @@
 
     python benchmarks/docs_page.py [--reports reports] [--out docs/benchmarks.md] [--check]
 
-Reads ``bench.json``, ``core_speed.json``, ``build_bench.json`` and ``softmax_bench.json``
-from the reports folder; each subject's module prints its own tables, and the page's
-prose is the template ``benchmarks.md.j2``.  A subject with no JSON yet is named as not
-run.  ``--check`` exits 1 where the page on disk differs from what the JSON gives.
+Reads ``bench.json``, ``core_speed.json``, ``build_bench.json``, ``softmax_bench.json``
+and ``attention_bench.json`` from the reports folder; each subject's module prints its
+own tables, and the page's prose is the template ``benchmarks.md.j2``.  A subject with
+no JSON yet is named as not run.  The attention table is also the README's, between its
+markers (``README_BEGIN``, ``README_END``).  ``--check`` exits 1 where the page or the
+README on disk differs from what the JSON gives.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
 import jinja2
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import attention_bench  # noqa: E402
 import bench_report  # noqa: E402
 import build_bench  # noqa: E402
 import core_speed  # noqa: E402
@@ -26,6 +30,9 @@ from timing import ROOT  # noqa: E402
 
 TEMPLATE = "benchmarks.md.j2"
 OUT = ROOT / "docs" / "benchmarks.md"
+README = ROOT / "README.md"
+README_BEGIN = "<!-- attention-bench: written by benchmarks/docs_page.py from reports/ -->"
+README_END = "<!-- /attention-bench -->"
 NOT_RUN = "_Not run yet: `make bench` writes this section._"
 
 
@@ -92,7 +99,28 @@ def context(folder: Path) -> dict:
         }
     else:
         ctx["softmax"] = {"run": "not run yet", "table": NOT_RUN}
+    attention = _load(folder, "attention_bench.json")
+    if attention:
+        quick = attention["config"]["shapes"] != [list(s) for s in attention_bench.FULL["shapes"]]
+        when = attention["date"].replace("T", " ")[:16] + " UTC"
+        ctx["attention"] = {
+            "run": _run_clause("quick" if quick else "full", when, _machine(attention["machine"])),
+            "table": attention_bench.markdown(attention).rstrip(),
+        }
+    else:
+        ctx["attention"] = {"run": "not run yet", "table": NOT_RUN}
     return ctx
+
+
+def readme(folder: Path, text: str) -> str:
+    """The README's text with its attention table (between the markers) from the JSON."""
+    attention = context(folder)["attention"]
+    body = f"{README_BEGIN}\nMeasured by `make bench`, {attention['run']}:\n\n"
+    body += f"{attention['table']}\n{README_END}"
+    pattern = re.escape(README_BEGIN) + r".*?" + re.escape(README_END)
+    if not re.search(pattern, text, flags=re.S):
+        raise SystemExit(f"{README}: no attention-bench markers")
+    return re.sub(pattern, lambda _: body, text, count=1, flags=re.S)
 
 
 def render(folder: Path) -> str:
@@ -109,17 +137,24 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--reports", type=Path, default=ROOT / "reports")
     p.add_argument("--out", type=Path, default=OUT)
+    p.add_argument("--readme", type=Path, default=README)
     p.add_argument("--check", action="store_true", help="fail where the page is stale")
     args = p.parse_args(argv)
-    text = render(args.reports)
+    current = args.readme.read_text(encoding="utf-8")
+    pages = [(args.out, render(args.reports)), (args.readme, readme(args.reports, current))]
     if args.check:
-        stale = not args.out.is_file() or args.out.read_text(encoding="utf-8") != text
-        if stale:
-            print(f"{args.out} differs from what {args.reports}/*.json give", file=sys.stderr)
-        return int(stale)
-    args.out.write_text(text, encoding="utf-8")
-    print(f"wrote {args.out}")
+        stale = [path for path, text in pages if not _same(path, text)]
+        for path in stale:
+            print(f"{path} differs from what {args.reports}/*.json give", file=sys.stderr)
+        return int(bool(stale))
+    for path, text in pages:
+        path.write_text(text, encoding="utf-8")
+        print(f"wrote {path}")
     return 0
+
+
+def _same(path: Path, text: str) -> bool:
+    return path.is_file() and path.read_text(encoding="utf-8") == text
 
 
 if __name__ == "__main__":

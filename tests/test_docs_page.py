@@ -40,7 +40,7 @@ def test_tables_come_from_the_json(docs_page, bench_report, tmp_path):
     assert "**1.20 (0.66)** | **6.00**" in page  # 1.2x against 0.8x; 6 copies against 3
     assert "- MISSED: backward time at most 0.8x" in page
     assert "many files, --jobs 2 vs sequential" in page
-    assert page.count(docs_page.NOT_RUN) == 2  # softmax and core_speed
+    assert page.count(docs_page.NOT_RUN) == 3  # softmax, core_speed and attention
 
 
 def test_check_fails_on_a_stale_page(docs_page, tmp_path):
