@@ -71,16 +71,21 @@ class VerifierError(RuntimeError):
     """A side cannot be read at some n (an input error found late)."""
 
 
-def assignments(label: str, n, *, full: bool):
+def assignments(label: str, n, *, full: bool, sizes=None):
     """Free-index values to check for a case: every one, or one per orbit.
 
-    n: the one size every free index ranges over, or a dict of each free index's."""
+    n: the one size every free index ranges over, or a dict of each free index's;
+    sizes: the name of the size each free index ranges over, where there are several."""
     free, relation = CASES[label]
     if not free:
         return [{}]
     bounds = n if isinstance(n, dict) else dict.fromkeys(free, n)
     if not full:
-        return [a for a in representatives(label) if all(v <= bounds[k] for k, v in a.items())]
+        orbits = representatives(label)
+        if sizes and len({sizes[k] for k in free}) > 1:
+            # i and j over two sizes, permuted independently: (1, 1) reaches every (i, j)
+            orbits = orbits[:1]
+        return [a for a in orbits if all(v <= bounds[k] for k, v in a.items())]
     out = []
     for values in itertools.product(*(range(1, int(bounds[k]) + 1) for k in free)):
         if relation == "eq" and len(set(values)) != 1:
@@ -250,7 +255,9 @@ def check_claim(claim: Claim, checker: Checker, *, full=False) -> NVerdict:
         use_all = full or not symmetric_case(model, case.sides)
         per_step: dict[int, StepVerdict] = {}
         fields = side_fields(claim, no)
-        todo = assignments(case.label, free_sizes(claim, no, model), full=use_all)
+        names = free_size_names(claim, no, model)
+        bounds = {k: model.size_of(v) for k, v in names.items()} if names else model.size
+        todo = assignments(case.label, bounds, full=use_all, sizes=names)
         if not todo:  # this case is empty at this n; the claim's other cases still count
             continue
         for a in todo:
@@ -286,12 +293,12 @@ def check_claim(claim: Claim, checker: Checker, *, full=False) -> NVerdict:
     return NVerdict(n, status, reason, tuple(steps))
 
 
-def free_sizes(claim: Claim, case_no: int, model: Model) -> dict:
-    """The value of the size each free index of a case ranges over (one size: n)."""
+def free_size_names(claim: Claim, case_no: int, model: Model) -> dict:
+    """The name of the size each free index of a case ranges over; {} for one size."""
     case = claim.cases[case_no - 1]
     free, relation = CASES[case.label]
     if not model.spec.several:
-        return dict.fromkeys(free, model.size)
+        return {}
     fields = side_fields(claim, case_no)
     field = fields[0]
     for k, field in enumerate(fields):  # the first side whose uses disagree with those before
@@ -311,7 +318,7 @@ def free_sizes(claim: Claim, case_no: int, model: Model) -> dict:
             f"claim {claim.id!r}, field {field!r}: {case.label!r} compares i (over "
             f"{found['i']}) with j (over {found['j']})"
         )
-    return {name: model.size_of(found[name]) for name in free}
+    return {name: found[name] for name in free}
 
 
 def _rank(v: StepVerdict) -> int:

@@ -594,9 +594,11 @@ def positions_by_index_only(text: str, declared: frozenset) -> bool:
     allowed_spots: set[int] = set()  # ids of Name nodes in index positions
     for node in ast.walk(tree):
         if isinstance(node, ast.Subscript):
-            if not _is_index_name(node.slice, declared):
+            # X[i, a]: every axis a bare index (each permutation acts on its own size)
+            spots = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
+            if not all(_is_index_name(a, declared) for a in spots):
                 return False
-            allowed_spots.add(id(node.slice))
+            allowed_spots.update(id(a) for a in spots)
         elif isinstance(node, ast.Call) and node.func.id == "delta":
             if not all(_is_index_name(a, declared) for a in node.args):
                 return False

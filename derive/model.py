@@ -303,11 +303,11 @@ class Model:
     @functools.cached_property
     def symmetric(self) -> bool:
         """Every definition names positions through bare indices only, so permuting
-        positions maps the model to itself (see language.positions_by_index_only)."""
+        positions maps the model to itself (see language.positions_by_index_only); with
+        several sizes, a permutation of each size's positions, on every axis of that
+        size at once (each index ranges over one size)."""
         from .language import positions_by_index_only
 
-        if self.spec.several:  # not yet: one permutation per size (issue 19)
-            return False
         declared = frozenset(self.spec.declared)
         texts = [n.text for n in self.spec.nodes]
         texts += [t for c in self.spec.constraints for t in (c.lhs, c.rhs)]

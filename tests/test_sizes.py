@@ -166,12 +166,50 @@ def test_shipped_document_holds_on_the_grid_and_for_all_sizes(name):
         assert c.holds and c.proved_all_n, (c.claim.id, c.summary())
 
 
-def test_full_check_agrees_with_the_default():
-    doc = load(DOCUMENTS / "linear.toml")
-    assert not doc.model_for(Point((("N", 2), ("I", 2), ("O", 2)))).symmetric  # no shortcut
+@pytest.mark.parametrize("name", SEVERAL)
+def test_full_check_agrees_with_the_symmetry_shortcut(name):
+    doc = load(DOCUMENTS / f"{name}.toml")
+    point = Point(tuple((s, 2) for s in doc.size_names))
+    assert doc.model_for(point).symmetric  # one permutation per size: the shortcut is on
     quick = verify_document(doc, (1, 2))
     full = verify_document(doc, (1, 2), full=True)
     assert [c.verdicts for c in quick.claims] == [c.verdicts for c in full.claims]
+
+
+def test_i_and_j_over_two_sizes_have_one_orbit():
+    from derive.checking import assignments
+
+    both = {"i": 3, "j": 3}
+    assert assignments("all i, j", both, full=False, sizes={"i": "N", "j": "N"}) == [
+        {"i": 1, "j": 1},
+        {"i": 1, "j": 2},
+    ]
+    assert assignments("all i, j", both, full=False, sizes={"i": "N", "j": "I"}) == [
+        {"i": 1, "j": 1}
+    ]
+    assert len(assignments("all i, j", both, full=True, sizes={"i": "N", "j": "I"})) == 9
+
+
+def test_a_literal_position_turns_the_shortcut_off():
+    # X[2, 1] in a node: permuting positions no longer maps the model to itself, and dX
+    # below is wrong only at (i, j) = (2, 1), which no orbit representative is
+    model = dict(LINEAR)
+    model["nodes"] = [
+        "Y[r, o] = sum(X[r, a]*W[a, o], a) + b[o]*X[2, 1]",
+        "L = sum(sum(dY[q, o]*Y[q, o], o), q)",
+    ]
+    doc = _doc(model, _claim("D(L, X[i, j])", "sum(dY[i, o]*W[j, o], o)"))
+    assert not doc.model_for(Point((("N", 2), ("I", 2), ("O", 2)))).symmetric
+    (c,) = verify_document(doc, (2,)).claims
+    assert c.status == "fails"
+    assert dict(c.first_failure.first_failure.counterexample.indices) == {"i": 2, "j": 1}
+
+
+def test_a_literal_position_in_a_side_turns_the_shortcut_off():
+    doc = _doc(LINEAR, _claim("X[i, j]", "X[1, j]"))
+    (c,) = verify_document(doc, (2,)).claims
+    assert c.status == "fails"
+    assert dict(c.first_failure.first_failure.counterexample.indices)["i"] == 2
 
 
 def test_a_claim_true_only_where_two_sizes_agree_fails_and_is_not_proved():
