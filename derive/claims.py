@@ -236,6 +236,8 @@ def from_dict(data: dict, path="<memory>", *, check_sides: bool = True) -> Docum
             kind = doc.get("model", "xhat")
             spec = specs.preset(kind, eps)
         model_for(spec, 3)  # reads every node definition once
+        if spec.constraints:  # a constraint must hold at every size, the smallest too
+            model_for(spec, 1)
     except specs.SpecError as exc:
         raise ClaimFileError(path, None, exc.field, str(exc)) from None
     except ModelError as exc:

@@ -251,3 +251,21 @@ def test_without_the_claim_s_latex_a_case_s_latex_is_still_checked(tmp_path):
     with pytest.raises(ClaimFileError, match="input") as info:
         load(_write(tmp_path, text))
     assert (info.value.claim, info.value.field) == ("hessian", "cases[2].latex")
+
+
+def test_a_constraint_on_a_position_absent_at_n_1_is_refused_at_load():
+    # x[2] exists at n = 3, where the load reads the model, but not at n = 1: before,
+    # each check at n = 1 was an internal error (UNDECIDED, exit 3), not an input error
+    data = {
+        "document": {"id": "t", "title": "t"},
+        "model": {
+            "size": "n",
+            "vectors": ["x", "g"],
+            "constraints": ["x[2] = 1"],
+            "nodes": ["L = sum(g[k]*x[k], k)"],
+        },
+        "claims": [{"id": "c", "title": "c", "for": "all i", "lhs": "D(L, x[i])", "rhs": "g[i]"}],
+    }
+    with pytest.raises(ClaimFileError, match="does not exist at n = 1") as err:
+        from_dict(data)
+    assert err.value.field == "model.constraints[1]"
